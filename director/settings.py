@@ -1,0 +1,312 @@
+"""Every setting, read from the environment and a .env file (DESIGN.md, "Settings").
+
+A bad value stops start-up with one line naming the environment variable and the problem
+(`SettingsError`, turned into exit code 2 by the CLI). Secrets are SecretStr so they never
+reach a log or a repr.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from director.models import Autonomy
+
+DEFAULT_PLANNER = "claude-sonnet-5-5"
+DEFAULT_EXECUTOR = "claude-haiku-5-5"
+DEFAULT_ESCALATION = "claude-opus-5-5"
+DEMO_KALSHI_BASE = "https://external-api.demo.kalshi.co/trade-api/v2"
+PROD_KALSHI_BASE = "https://external-api.kalshi.com/trade-api/v2"
+
+# Dollars per million tokens: (input, output). Cache writes cost 1.25× input, reads 0.1×.
+DEFAULT_MODEL_PRICES: dict[str, tuple[Decimal, Decimal]] = {
+    "opus": (Decimal(5), Decimal(25)),
+    "sonnet": (Decimal(3), Decimal(15)),
+    "haiku": (Decimal(1), Decimal(5)),
+}
+
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class SettingsError(Exception):
+    """One line that names the setting and what is wrong with it."""
+
+
+@dataclass(frozen=True)
+class ReviewSchedule:
+    """When the periodic review runs: a weekday (0=Monday) or every day, at a UTC time."""
+
+    weekday: int | None
+    at: time
+    enabled: bool = True
+
+    @classmethod
+    def parse(cls, text: str) -> ReviewSchedule:
+        words = text.strip().lower().replace(",", " ").split()
+        words = [w for w in words if w not in ("weekly", "utc", "at")]
+        if words == ["off"]:
+            return cls(weekday=None, at=time(0, 0), enabled=False)
+        if len(words) != 2:
+            raise ValueError("expected '<day> HH:MM' (day: mon..sun or daily) or 'off'")
+        day, clock = words
+        match = re.fullmatch(r"(\d{1,2}):(\d{2})", clock)
+        if not match or int(match[1]) > 23 or int(match[2]) > 59:
+            raise ValueError(f"bad time {clock!r}, expected HH:MM (UTC)")
+        if day == "daily":
+            weekday = None
+        elif day[:3] in _DAYS:
+            weekday = _DAYS.index(day[:3])
+        else:
+            raise ValueError(f"bad day {day!r}, expected mon..sun or daily")
+        return cls(weekday=weekday, at=time(int(match[1]), int(match[2])))
+
+    def __str__(self) -> str:
+        if not self.enabled:
+            return "off"
+        day = "daily" if self.weekday is None else _DAYS[self.weekday]
+        return f"{day} {self.at:%H:%M} UTC"
+
+
+def _env(*names: str) -> Any:
+    return AliasChoices(*names)
+
+
+CommaList = Annotated[list[str], NoDecode]
+IntList = Annotated[list[int], NoDecode]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        populate_by_name=True,
+        frozen=True,
+    )
+
+    # Telegram
+    telegram_bot_token: SecretStr | None = Field(None, validation_alias=_env("TELEGRAM_BOT_TOKEN"))
+    telegram_api_base_url: str = Field(
+        "https://api.telegram.org/bot", validation_alias=_env("TELEGRAM_API_BASE_URL")
+    )
+    allowed_users: IntList = Field(
+        default_factory=list, validation_alias=_env("OMEGA_ALLOWED_USERS")
+    )
+    chat_id: int | None = Field(None, validation_alias=_env("OMEGA_CHAT_ID"))
+
+    # The loop
+    cycle_seconds: int = Field(900, ge=5, validation_alias=_env("OMEGA_CYCLE_SECONDS"))
+    db_path: Path = Field(Path("omega.db"), validation_alias=_env("OMEGA_DB_PATH"))
+    exchange: Literal["paper", "kalshi"] = Field("paper", validation_alias=_env("OMEGA_EXCHANGE"))
+    autonomy_setting: Autonomy | None = Field(None, validation_alias=_env("OMEGA_AUTONOMY"))
+    report: Literal["every", "actions"] = Field("every", validation_alias=_env("OMEGA_REPORT"))
+    source_timeout_seconds: float = Field(
+        10.0, gt=0, le=300, validation_alias=_env("OMEGA_SOURCE_TIMEOUT_SECONDS")
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", validation_alias=_env("OMEGA_LOG_LEVEL")
+    )
+
+    # Brains
+    brain: Literal["rules", "claude", "auto"] = Field("auto", validation_alias=_env("OMEGA_BRAIN"))
+    anthropic_api_key: SecretStr | None = Field(None, validation_alias=_env("ANTHROPIC_API_KEY"))
+    anthropic_base_url: str | None = Field(None, validation_alias=_env("ANTHROPIC_BASE_URL"))
+    model_planner: str = Field(DEFAULT_PLANNER, validation_alias=_env("OMEGA_MODEL_PLANNER"))
+    model_executor: str = Field(DEFAULT_EXECUTOR, validation_alias=_env("OMEGA_MODEL_EXECUTOR"))
+    model_escalation: str = Field(
+        DEFAULT_ESCALATION, validation_alias=_env("OMEGA_MODEL_ESCALATION")
+    )
+    daily_budget_usd: Decimal = Field(
+        Decimal(10), ge=0, validation_alias=_env("OMEGA_DAILY_BUDGET_USD")
+    )
+    brain_fallback: Literal["rules", "safe"] = Field(
+        "rules", validation_alias=_env("OMEGA_BRAIN_FALLBACK")
+    )
+    ai_timeout_seconds: float = Field(
+        60.0, gt=0, le=600, validation_alias=_env("OMEGA_AI_TIMEOUT_SECONDS")
+    )
+    ai_max_retries: int = Field(2, ge=0, le=10, validation_alias=_env("OMEGA_AI_MAX_RETRIES"))
+
+    # Sources
+    opportunity_feed: Path | None = Field(None, validation_alias=_env("OMEGA_OPPORTUNITY_FEED"))
+    news_feeds: CommaList = Field(default_factory=list, validation_alias=_env("OMEGA_NEWS_FEEDS"))
+    scan_seconds: int = Field(3600, ge=10, validation_alias=_env("OMEGA_SCAN_SECONDS"))
+
+    # Kalshi
+    kalshi_api_key_id: str | None = Field(None, validation_alias=_env("KALSHI_API_KEY_ID"))
+    kalshi_private_key_path: Path | None = Field(
+        None, validation_alias=_env("KALSHI_PRIVATE_KEY_PATH")
+    )
+    kalshi_api_base: str = Field(PROD_KALSHI_BASE, validation_alias=_env("KALSHI_API_BASE"))
+    kalshi_reads_per_second: float = Field(
+        20.0, gt=0, le=1000, validation_alias=_env("KALSHI_READS_PER_SECOND")
+    )
+    kalshi_writes_per_second: float = Field(
+        10.0, gt=0, le=1000, validation_alias=_env("KALSHI_WRITES_PER_SECOND")
+    )
+
+    # Paper exchange
+    paper_seed: int = Field(7, validation_alias=_env("OMEGA_PAPER_SEED"))
+    paper_markets: int = Field(40, ge=1, le=20000, validation_alias=_env("OMEGA_PAPER_MARKETS"))
+    paper_starting_cash: Decimal = Field(
+        Decimal(10000), gt=0, validation_alias=_env("OMEGA_PAPER_STARTING_CASH")
+    )
+
+    # Guard limits and approval policy
+    max_order_contracts: int = Field(
+        100, ge=1, le=1_000_000, validation_alias=_env("OMEGA_MAX_ORDER_CONTRACTS")
+    )
+    max_order_cost: Decimal = Field(
+        Decimal(50), gt=0, validation_alias=_env("OMEGA_MAX_ORDER_COST")
+    )
+    max_exposure: Decimal = Field(
+        Decimal("0.5"), gt=0, le=1, validation_alias=_env("OMEGA_MAX_EXPOSURE")
+    )
+    daily_loss_limit: Decimal = Field(
+        Decimal("0.05"), gt=0, le=1, validation_alias=_env("OMEGA_DAILY_LOSS_LIMIT")
+    )
+    approval_cost_threshold: Decimal = Field(
+        Decimal(25), ge=0, validation_alias=_env("OMEGA_APPROVAL_COST_THRESHOLD")
+    )
+    approval_ttl_setting: int | None = Field(
+        None, ge=10, validation_alias=_env("OMEGA_APPROVAL_TTL_SECONDS")
+    )
+
+    # Review
+    review_schedule_text: str = Field("sun 18:00", validation_alias=_env("OMEGA_REVIEW_SCHEDULE"))
+    review_sample: int = Field(50, ge=1, le=10000, validation_alias=_env("OMEGA_REVIEW_SAMPLE"))
+
+    @field_validator("allowed_users", mode="before")
+    @classmethod
+    def _split_users(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.split(",") if p.strip()]
+            for part in parts:
+                if not re.fullmatch(r"-?\d+", part):
+                    raise ValueError(f"{part!r} is not a numeric Telegram user id")
+            return [int(p) for p in parts]
+        return value
+
+    @field_validator("news_feeds", mode="before")
+    @classmethod
+    def _split_urls(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            urls = [p.strip() for p in value.split(",") if p.strip()]
+            for url in urls:
+                if not url.startswith(("http://", "https://")):
+                    raise ValueError(f"{url!r} is not an http(s) URL")
+            return urls
+        return value
+
+    @field_validator("telegram_api_base_url", "kalshi_api_base")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("review_schedule_text")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        ReviewSchedule.parse(value)
+        return value
+
+    @field_validator("telegram_bot_token", "anthropic_api_key", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.telegram_bot_token is not None and not self.allowed_users:
+            raise ValueError(
+                "OMEGA_ALLOWED_USERS: required when TELEGRAM_BOT_TOKEN is set "
+                "(an open trading bot is a hole)"
+            )
+        if self.exchange == "kalshi" and not (
+            self.kalshi_api_key_id and self.kalshi_private_key_path
+        ):
+            raise ValueError(
+                "KALSHI_API_KEY_ID, KALSHI_PRIVATE_KEY_PATH: both required with OMEGA_EXCHANGE=kalshi"
+            )
+        if self.brain == "claude" and self.anthropic_api_key is None:
+            raise ValueError("ANTHROPIC_API_KEY: required with OMEGA_BRAIN=claude")
+        return self
+
+    # --- derived values ------------------------------------------------------------------
+
+    @property
+    def autonomy(self) -> Autonomy:
+        if self.autonomy_setting is not None:
+            return self.autonomy_setting
+        return Autonomy.AUTO if self.exchange == "paper" else Autonomy.CONFIRM
+
+    @property
+    def approval_ttl_seconds(self) -> int:
+        return self.approval_ttl_setting or self.cycle_seconds
+
+    @property
+    def report_chat_id(self) -> int | None:
+        if self.chat_id is not None:
+            return self.chat_id
+        return self.allowed_users[0] if self.allowed_users else None
+
+    @property
+    def brain_kind(self) -> Literal["rules", "claude"]:
+        if self.brain == "auto":
+            return "claude" if self.anthropic_api_key is not None else "rules"
+        return self.brain
+
+    @property
+    def review_schedule(self) -> ReviewSchedule:
+        return ReviewSchedule.parse(self.review_schedule_text)
+
+    @property
+    def kalshi_environment(self) -> str:
+        return "DEMO" if "demo" in self.kalshi_api_base.lower() else "PROD"
+
+
+def _env_name(settings_cls: type[Settings], field: str) -> str:
+    info = settings_cls.model_fields.get(field)
+    alias = info.validation_alias if info else None
+    if isinstance(alias, AliasChoices) and alias.choices:
+        first = alias.choices[0]
+        return first if isinstance(first, str) else field.upper()
+    return field.upper()
+
+
+def describe_error(error: ValidationError) -> str:
+    """The first problem, as one line naming the environment variable."""
+    first = error.errors()[0]
+    loc = [str(part) for part in first["loc"]]
+    message = first["msg"].removeprefix("Value error, ")
+    if not loc:
+        return message
+    name = _env_name(Settings, loc[0]) if loc[0] in Settings.model_fields else loc[0]
+    value = first.get("input")
+    shown = "" if isinstance(value, dict) or value is None else f" (got {str(value)[:60]!r})"
+    secret = any(word in name for word in ("TOKEN", "KEY"))
+    return f"{name}: {message}{'' if secret else shown}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment and .env; raises SettingsError with one clear line."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(describe_error(exc)) from None
