@@ -16,8 +16,8 @@ run: $(STAMP)
 	$(BIN)/omega-director run
 
 lint: $(STAMP)
-	$(BIN)/ruff check director bot tests benchmarks
-	$(BIN)/ruff format --check director bot tests benchmarks
+	$(BIN)/ruff check director bot omega tests benchmarks
+	$(BIN)/ruff format --check director bot omega tests benchmarks
 	$(BIN)/mypy
 
 test: lint

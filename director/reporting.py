@@ -73,9 +73,7 @@ class CycleReport:
     def noteworthy(self) -> bool:
         """Worth a message for an operator who asked to hear only about actions or alerts."""
         degraded = self.state is not None and self.state.degraded
-        return bool(
-            self.has_actions or self.alerts or self.brain_error or self.error or degraded
-        )
+        return bool(self.has_actions or self.alerts or self.brain_error or self.error or degraded)
 
 
 @dataclass(frozen=True)

@@ -242,7 +242,8 @@ class Settings(BaseSettings):
             self.kalshi_api_key_id and self.kalshi_private_key_path
         ):
             raise ValueError(
-                "KALSHI_API_KEY_ID, KALSHI_PRIVATE_KEY_PATH: both required with OMEGA_EXCHANGE=kalshi"
+                "KALSHI_API_KEY_ID, KALSHI_PRIVATE_KEY_PATH: both required with "
+                "OMEGA_EXCHANGE=kalshi"
             )
         if self.brain == "claude" and self.anthropic_api_key is None:
             raise ValueError("ANTHROPIC_API_KEY: required with OMEGA_BRAIN=claude")

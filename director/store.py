@@ -330,7 +330,9 @@ class Store:
         row = await cur.fetchone()
         return default if row is None else str(row[0])
 
-    async def set_flag(self, key: str, value: str, by: str = "", now: datetime | None = None) -> None:
+    async def set_flag(
+        self, key: str, value: str, by: str = "", now: datetime | None = None
+    ) -> None:
         await self._conn.execute(
             "INSERT INTO operator_state (key, value, updated_at, updated_by) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
@@ -362,9 +364,7 @@ class Store:
 
     async def active_rules(self) -> RuleSet:
         """The newest version is the active one (a rollback is a new version)."""
-        cur = await self._conn.execute(
-            "SELECT * FROM rules_versions ORDER BY version DESC LIMIT 1"
-        )
+        cur = await self._conn.execute("SELECT * FROM rules_versions ORDER BY version DESC LIMIT 1")
         row = await cur.fetchone()
         assert row is not None, "migration 1 seeds version 1"
         return _ruleset(row)

@@ -60,8 +60,9 @@ class ThinkContext:
 class Brain(Protocol):
     name: str
 
-    async def think(self, state: SystemState, rules: RuleSet, context: ThinkContext) -> ThinkResult:
-        ...
+    async def think(
+        self, state: SystemState, rules: RuleSet, context: ThinkContext
+    ) -> ThinkResult: ...
 
     async def close(self) -> None: ...
 

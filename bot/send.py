@@ -1,0 +1,277 @@
+"""The one path every message to Telegram takes.
+
+It splits long HTML below Telegram's 4096-character limit without breaking a tag or an entity,
+and it never raises: when Telegram is down or refuses a message, the failure is logged and the
+caller (a command, a cycle report) carries on. Losing a chat message must never stop the loop.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions, Message
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, NetworkError, TelegramError
+
+log = logging.getLogger(__name__)
+
+# Telegram counts the parsed text; counting the raw HTML (tags and entities included) in UTF-16
+# code units over-estimates it, so a chunk that fits here always fits there.
+MESSAGE_LIMIT = 4000
+CAPTION_LIMIT = 1000
+
+_TOKEN = re.compile(r"<[^<>]*>|&(?:[a-zA-Z]+|#\d+|#x[0-9a-fA-F]+);|[^<&]|[<&]", re.DOTALL)
+_TAG_NAME = re.compile(r"</?\s*([a-zA-Z][\w-]*)")
+
+
+def utf16_units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+@dataclass(frozen=True)
+class _Token:
+    text: str
+    kind: Literal["open", "close", "text"]
+    name: str = ""
+
+    @property
+    def units(self) -> int:
+        return utf16_units(self.text)
+
+
+def _tokenize(text: str) -> list[_Token]:
+    tokens: list[_Token] = []
+    for match in _TOKEN.finditer(text):
+        piece = match[0]
+        tag = _TAG_NAME.match(piece) if piece.startswith("<") and len(piece) > 2 else None
+        if tag is None:
+            tokens.append(_Token(piece, "text"))
+        elif piece.startswith("</"):
+            tokens.append(_Token(piece, "close", tag[1].lower()))
+        else:
+            tokens.append(_Token(piece, "open", tag[1].lower()))
+    return tokens
+
+
+def _closers(stack: list[_Token]) -> str:
+    return "".join(f"</{t.name}>" for t in reversed(stack))
+
+
+def _openers(stack: list[_Token]) -> list[_Token]:
+    return list(stack)
+
+
+def _apply(stack: list[_Token], token: _Token) -> list[_Token]:
+    if token.kind == "open":
+        return [*stack, token]
+    if token.kind == "close" and stack and stack[-1].name == token.name:
+        return stack[:-1]
+    return stack
+
+
+def split_html(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Split Telegram HTML into chunks of at most `limit` UTF-16 units each.
+
+    Breaks after a newline where it can, else after a space, else anywhere between tokens.
+    Tags open at a break are closed at the end of the chunk and reopened at the start of the
+    next, so every chunk parses on its own; no character of the text is lost or duplicated.
+    Raises ValueError only when a single tag cannot fit in `limit` (never for our renderer).
+    """
+    if utf16_units(text) <= limit:
+        return [text] if text else []
+    chunks: list[str] = []
+    cur: list[_Token] = []
+    cur_units = 0
+    stack: list[_Token] = []
+    # (index into cur just after a break character, the open-tag stack at that point)
+    newline_break: tuple[int, list[_Token]] | None = None
+    space_break: tuple[int, list[_Token]] | None = None
+    carried = 0  # tokens at the head of cur that only reopen tags
+
+    def rescan() -> None:
+        nonlocal newline_break, space_break
+        newline_break = space_break = None
+        state: list[_Token] = []
+        for index, token in enumerate(cur):
+            state = _apply(state, token)
+            if index + 1 <= carried:
+                continue
+            if token.kind == "text" and token.text == "\n":
+                newline_break = (index + 1, list(state))
+            elif token.kind == "text" and token.text == " ":
+                space_break = (index + 1, list(state))
+
+    for token in _tokenize(text):
+        while True:
+            after = _apply(stack, token)
+            if cur_units + token.units + utf16_units(_closers(after)) <= limit:
+                cur.append(token)
+                cur_units += token.units
+                stack = after
+                if token.kind == "text" and token.text == "\n":
+                    newline_break = (len(cur), list(stack))
+                elif token.kind == "text" and token.text == " ":
+                    space_break = (len(cur), list(stack))
+                break
+            if len(cur) <= carried:
+                raise ValueError(f"cannot fit {token.text[:40]!r} in {limit} characters")
+            cut = newline_break or space_break or (len(cur), list(stack))
+            index, cut_stack = cut
+            chunks.append("".join(t.text for t in cur[:index]) + _closers(cut_stack))
+            reopened = _openers(cut_stack)
+            cur = reopened + cur[index:]
+            carried = len(reopened)
+            cur_units = sum(t.units for t in cur)
+            rescan()
+    if len(cur) > carried:
+        chunks.append("".join(t.text for t in cur) + _closers(stack))
+    return chunks
+
+
+def html_to_plain(text: str) -> str:
+    """What Telegram would show for `text`: tags dropped, entities decoded."""
+    return html.unescape(re.sub(r"<[^<>]*>", "", text))
+
+
+def truncate_html(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """The first chunk of `text`, marked with an ellipsis when something was cut."""
+    chunks = split_html(text, limit - 1)
+    if len(chunks) <= 1:
+        return text
+    return chunks[0] + "…"
+
+
+def _quiet(exc: TelegramError) -> bool:
+    """Telegram being unreachable is expected now and then; a traceback adds nothing."""
+    return isinstance(exc, NetworkError) and not isinstance(exc, BadRequest)
+
+
+class Sender:
+    """Sends, edits and answers through one Bot; every method returns instead of raising."""
+
+    def __init__(self, bot: Bot, *, limit: int = MESSAGE_LIMIT) -> None:
+        self._bot = bot
+        self._limit = limit
+        self._no_preview = LinkPreviewOptions(is_disabled=True)
+
+    async def send_html(
+        self, chat_id: int, text: str, *, reply_markup: InlineKeyboardMarkup | None = None
+    ) -> list[Message]:
+        """Send `text` as one or more messages; the keyboard rides on the last one.
+
+        Returns the messages sent; an empty list when Telegram could not be reached.
+        """
+        try:
+            chunks = split_html(text, self._limit)
+        except ValueError:
+            log.exception("could not split a message; sending it as plain text")
+            chunks = split_html(html.escape(html_to_plain(text)), self._limit)
+        chunks = [c for c in chunks if html_to_plain(c).strip()]
+        sent: list[Message] = []
+        for number, chunk in enumerate(chunks, start=1):
+            markup = reply_markup if number == len(chunks) else None
+            message = await self._send_chunk(chat_id, chunk, markup)
+            if message is None:
+                if len(chunks) > number:
+                    log.warning(
+                        "gave up on %d more part(s) of a message to chat %s",
+                        len(chunks) - number,
+                        chat_id,
+                    )
+                break
+            sent.append(message)
+        return sent
+
+    async def _send_chunk(
+        self, chat_id: int, chunk: str, markup: InlineKeyboardMarkup | None
+    ) -> Message | None:
+        try:
+            return await self._bot.send_message(
+                chat_id,
+                chunk,
+                parse_mode=ParseMode.HTML,
+                reply_markup=markup,
+                link_preview_options=self._no_preview,
+            )
+        except BadRequest as exc:
+            if "parse entities" not in str(exc):
+                log.error("Telegram refused a message to chat %s: %s", chat_id, exc)
+                return None
+            # A rendering bug must not cost the operator the report: send it unformatted.
+            log.error("Telegram could not parse our HTML (%s); resending as plain text", exc)
+            try:
+                return await self._bot.send_message(
+                    chat_id,
+                    html_to_plain(chunk),
+                    reply_markup=markup,
+                    link_preview_options=self._no_preview,
+                )
+            except TelegramError as again:
+                log.error("plain-text resend to chat %s failed too: %s", chat_id, again)
+                return None
+        except TelegramError as exc:
+            self._log_failure("send a message to", chat_id, exc)
+            return None
+
+    async def edit_html(
+        self,
+        chat_id: int,
+        message_id: int,
+        text: str,
+        *,
+        reply_markup: InlineKeyboardMarkup | None = None,
+    ) -> bool:
+        """Replace a message's text (and keyboard: None removes it). True when it shows."""
+        try:
+            await self._bot.edit_message_text(
+                truncate_html(text, self._limit),
+                chat_id=chat_id,
+                message_id=message_id,
+                parse_mode=ParseMode.HTML,
+                reply_markup=reply_markup,
+                link_preview_options=self._no_preview,
+            )
+        except BadRequest as exc:
+            if "not modified" in str(exc).lower():
+                return True
+            log.error("Telegram refused to edit message %s in chat %s: %s", message_id, chat_id, exc)
+            return False
+        except TelegramError as exc:
+            self._log_failure(f"edit message {message_id} in", chat_id, exc)
+            return False
+        return True
+
+    async def send_png(self, chat_id: int, png: bytes, caption: str) -> bool:
+        """A picture with an HTML caption; a caption too long for one goes as a message."""
+        parts = split_html(caption, CAPTION_LIMIT)
+        inline = parts[0] if len(parts) == 1 else None
+        try:
+            await self._bot.send_photo(
+                chat_id, png, caption=inline, parse_mode=ParseMode.HTML if inline else None
+            )
+        except TelegramError as exc:
+            self._log_failure("send a picture to", chat_id, exc)
+            return False
+        if inline is None:
+            await self.send_html(chat_id, caption)
+        return True
+
+    async def answer(self, query_id: str, text: str, *, alert: bool = False) -> bool:
+        """Answer a button press: a toast, or a dialog when `alert` (at most 200 characters)."""
+        shown = text if len(text) <= 200 else text[:199] + "…"
+        try:
+            await self._bot.answer_callback_query(query_id, text=shown, show_alert=alert)
+        except TelegramError as exc:
+            self._log_failure("answer a button press from", query_id, exc)
+            return False
+        return True
+
+    def _log_failure(self, what: str, where: object, exc: TelegramError) -> None:
+        if _quiet(exc):
+            log.warning("could not %s %s (Telegram unreachable): %s", what, where, exc)
+        else:
+            log.error("could not %s %s: %s", what, where, exc)

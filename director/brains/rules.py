@@ -1,0 +1,193 @@
+"""The rules brain: DESIGN.md's four default rules, in code. Deterministic, offline, free.
+
+It is the embedded default, the fallback when the AI is unavailable or over budget, and the
+baseline every other brain is compared with. Its reasoning reads like an operator's log.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import ROUND_FLOOR, Decimal
+
+from director.brains.base import ThinkContext, ThinkResult
+from director.fees import fee_per_contract, taker_fee
+from director.models import (
+    Action,
+    CancelOrder,
+    CancelOrderDetails,
+    Opportunity,
+    PlaceOrder,
+    PlaceOrderDetails,
+    Plan,
+    Priority,
+    Rebalance,
+    RebalanceDetails,
+    SystemState,
+)
+from director.rulebook import RuleSet
+from director.settings import Settings
+
+
+def _money(value: Decimal) -> str:
+    return f"${value:,.2f}"
+
+
+class RulesBrain:
+    name = "rules"
+
+    def __init__(self, settings: Settings) -> None:
+        self._max_contracts = settings.max_order_contracts
+        self._max_cost = settings.max_order_cost
+        self._max_exposure = settings.max_exposure
+
+    async def think(self, state: SystemState, rules: RuleSet, context: ThinkContext) -> ThinkResult:
+        return ThinkResult(plan=self.plan(state, rules), brain=self.name)
+
+    async def close(self) -> None:
+        return None
+
+    def plan(self, state: SystemState, rules: RuleSet) -> Plan:
+        t = rules.thresholds
+        notes: list[str] = []
+        actions: list[Action] = []
+        priority = Priority.LOW
+
+        # Rule 4 first: it decides whether rule 2 may run at all.
+        if state.system_health.degraded:
+            notes.append(
+                f"Health degraded ({', '.join(state.system_health.failing)}): rule 4, safe mode "
+                "— only closing positions, no new orders."
+            )
+            priority = Priority.HIGH
+        elif state.safe_mode:
+            reason = f" ({state.safe_mode_reason})" if state.safe_mode_reason else ""
+            notes.append(f"Safe mode is on{reason}: no new orders.")
+
+        # Rule 1: preserve capital.
+        if state.current_risk_score > t.risk_limit:
+            reduce = self._reduce_positions(state)
+            actions.extend(reduce)
+            priority = Priority.HIGH
+            notes.append(
+                f"Risk {state.current_risk_score:.2f} > {t.risk_limit}: rule 1 applies, "
+                + (
+                    f"halving the {len(reduce)} largest position(s) by exposure."
+                    if reduce
+                    else "but there is no position to reduce; holding off new exposure."
+                )
+            )
+
+        # Rule 3: stale orders.
+        stale_before = state.timestamp - timedelta(hours=t.stale_order_hours)
+        stale = [o for o in state.pending_orders if o.created_at < stale_before]
+        for order in stale:
+            actions.append(CancelOrder(details=CancelOrderDetails(order_id=order.order_id)))
+        if stale:
+            notes.append(
+                f"{len(stale)} resting order(s) older than {t.stale_order_hours:g}h: rule 3, "
+                "cancel them."
+            )
+
+        # Rule 2: opportunities.
+        may_add = (
+            not state.safe_mode
+            and not state.system_health.degraded
+            and state.current_risk_score <= t.risk_limit
+        )
+        opportunities = state.active_opportunities
+        if not opportunities:
+            notes.append("No opportunities detected.")
+        elif not may_add:
+            notes.append(f"{len(opportunities)} opportunities detected; none taken (see above).")
+        else:
+            orders, note = self._take_opportunities(state, rules)
+            actions.extend(orders)
+            notes.append(note)
+            if orders and priority is Priority.LOW:
+                priority = Priority.MEDIUM
+
+        if not actions:
+            notes.append("Nothing to do this cycle.")
+        return Plan(reasoning=" ".join(notes), actions=actions, priority=priority)
+
+    def _reduce_positions(self, state: SystemState) -> list[Action]:
+        # The biggest risks first; at most three per cycle so one bad quote can't dump the book.
+        largest = sorted(state.open_positions, key=lambda p: (-p.cost, p.market))[:3]
+        return [
+            Rebalance(details=RebalanceDetails(market=p.market, target_quantity=p.quantity // 2))
+            for p in largest
+        ]
+
+    def _take_opportunities(self, state: SystemState, rules: RuleSet) -> tuple[list[Action], str]:
+        t = rules.thresholds
+        total = len(state.active_opportunities)
+        qualified = [
+            o
+            for o in state.active_opportunities
+            if o.confidence > t.min_confidence and o.edge > t.min_edge
+        ]
+        text = (
+            f"{total} opportunities detected. Rule 2 applies. Filtering for confidence > "
+            f"{t.min_confidence} and edge > {t.min_edge} leaves {len(qualified)}."
+        )
+        busy = {o.market for o in state.pending_orders} | {p.market for p in state.open_positions}
+        fresh = [o for o in qualified if o.market not in busy]
+        if len(fresh) < len(qualified):
+            text += f" {len(qualified) - len(fresh)} already held or working: skipped."
+        fresh.sort(key=lambda o: (-o.edge, -o.confidence, o.market))
+        if not fresh:
+            return [], text
+        if state.current_risk_score > t.near_risk:
+            fresh = fresh[:1]
+            text += (
+                f" Risk {state.current_risk_score:.2f} is near the threshold: selecting the single "
+                f"highest edge ({fresh[0].edge}) to avoid concentration."
+            )
+        else:
+            fresh = fresh[: t.max_new_orders]
+        actions: list[Action] = []
+        picks: list[str] = []
+        for opportunity in fresh:
+            order = self._size(opportunity, state, rules)
+            if order is None:
+                picks.append(f"{opportunity.market}: no quote or too small to size")
+                continue
+            actions.append(order)
+            d = order.details
+            picks.append(
+                f"{d.market} {d.side.value} {d.quantity}@{d.price} "
+                f"(edge {opportunity.edge}, conf {opportunity.confidence})"
+            )
+        if picks:
+            text += " Taking: " + "; ".join(picks) + "."
+        return actions, text
+
+    def _size(
+        self, opportunity: Opportunity, state: SystemState, rules: RuleSet
+    ) -> PlaceOrder | None:
+        """A fraction of the Kelly stake, scaled by confidence, within the per-order limits."""
+        market = state.markets.get(opportunity.market)
+        price = market.ask(opportunity.side) if market else None
+        if price is None or not Decimal("0.01") <= price <= Decimal("0.99"):
+            return None
+        # The opportunity's edge is relative to this ask; Kelly for a binary contract bought at
+        # p with win probability p + edge is edge / (1 − p).
+        kelly = opportunity.edge / (1 - price)
+        stake = state.equity * kelly * rules.thresholds.kelly_fraction * opportunity.confidence
+        stake = min(stake, self._max_cost, state.portfolio_cash)
+        headroom = self._max_exposure * state.equity - state.exposure
+        stake = min(stake, headroom)
+        per_contract = price + fee_per_contract(price)
+        quantity = int((stake / per_contract).to_integral_value(rounding=ROUND_FLOOR))
+        quantity = min(quantity, self._max_contracts)
+        # The fee rounds up to the cent: step down until the whole cost fits.
+        cap = min(self._max_cost, state.portfolio_cash)
+        while quantity > 0 and price * quantity + taker_fee(quantity, price) > cap:
+            quantity -= 1
+        if quantity < 1:
+            return None
+        return PlaceOrder(
+            details=PlaceOrderDetails(
+                market=opportunity.market, side=opportunity.side, price=price, quantity=quantity
+            )
+        )

@@ -1,0 +1,556 @@
+"""The Director: one cycle is sense → think → guard → act/park → record → report.
+
+Cycles never overlap: a second request while one runs is refused, not queued. The ACT phase and
+approval executions share one lock so two executions never interleave, while an approval pressed
+during a cycle's (possibly long) THINK phase executes at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from pydantic import TypeAdapter, ValidationError
+
+from director.act import Execution, client_order_id, execute
+from director.brains.base import Brain, ThinkContext, ThinkResult
+from director.exchanges.base import Exchange
+from director.guard import Limits, Verdict, approval_reason, check_action, check_plan
+from director.models import Action, Autonomy, Plan, Priority, SystemState
+from director.reporting import (
+    ActionOutcome,
+    ApprovalDecision,
+    ApprovalRequest,
+    CycleReport,
+    Reporter,
+    StateSummary,
+)
+from director.rulebook import RuleSet
+from director.sense import NewsSource, OpportunitySource, RiskSettings, Senser
+from director.settings import Settings
+from director.store import ActionStatus, ApprovalStatus, Store
+
+log = logging.getLogger(__name__)
+ACTION_ADAPTER: TypeAdapter[Action] = TypeAdapter(Action)  # type: ignore[arg-type]
+
+
+class CycleInProgress(Exception):
+    """A cycle is already running; requests are refused, not queued."""
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class PanicResult:
+    canceled: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+class Director:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: Store,
+        exchange: Exchange,
+        brain: Brain,
+        reporter: Reporter,
+        clock: Callable[[], datetime] = wall_clock,
+        sources: Sequence[OpportunitySource] = (),
+        news: NewsSource | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.exchange = exchange
+        self.brain = brain
+        self.reporter = reporter
+        self.clock = clock
+        self.senser = Senser(
+            exchange,
+            sources,
+            news,
+            timeout=settings.source_timeout_seconds,
+            risk_settings=RiskSettings(
+                max_exposure=settings.max_exposure, daily_loss_limit=settings.daily_loss_limit
+            ),
+        )
+        self.next_cycle_at: datetime | None = None
+        self._cycle_lock = asyncio.Lock()
+        self._act_lock = asyncio.Lock()
+        self._install_id: str | None = None
+
+    # --- status ----------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._cycle_lock.locked()
+
+    async def autonomy(self) -> Autonomy:
+        return await self.store.autonomy() or self.settings.autonomy
+
+    async def ai_spend_today(self) -> Decimal:
+        now = self.clock()
+        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        return await self.store.llm_spend_since(midnight)
+
+    def limits(self, rules: RuleSet) -> Limits:
+        return Limits(
+            max_order_contracts=self.settings.max_order_contracts,
+            max_order_cost=self.settings.max_order_cost,
+            max_exposure=self.settings.max_exposure,
+            risk_limit=rules.thresholds.risk_limit,
+        )
+
+    async def sense(self) -> SystemState:
+        """A fresh State of the Union, not recorded (for /state and approval re-checks)."""
+        now = self.clock()
+        return await self.senser.gather(
+            now,
+            safe_mode=await self.store.safe_mode(),
+            autonomy=await self.autonomy(),
+            equity_24h_ago=await self.store.equity_at(now - timedelta(hours=24)),
+        )
+
+    # --- operator controls -----------------------------------------------------------------
+
+    async def set_safe_mode(self, on: bool, by: str) -> None:
+        await self.store.set_safe_mode(on, by)
+        log.info("safe mode %s by %s", "on" if on else "off", by)
+
+    async def set_paused(self, on: bool, by: str) -> None:
+        await self.store.set_paused(on, by)
+        log.info("%s by %s", "paused" if on else "resumed", by)
+
+    async def set_autonomy(self, autonomy: Autonomy, by: str) -> None:
+        await self.store.set_autonomy(autonomy, by)
+        log.info("autonomy %s by %s", autonomy.value, by)
+
+    async def panic(self, by: str) -> PanicResult:
+        """Safe mode on, then cancel every resting order."""
+        await self.set_safe_mode(True, by)
+        result = PanicResult()
+        async with self._act_lock:
+            for order in await self.exchange.get_resting_orders():
+                try:
+                    await self.exchange.cancel_order(order.order_id)
+                    result.canceled.append(order.order_id)
+                except Exception as exc:
+                    log.warning("panic: cancel %s failed: %s", order.order_id, exc)
+                    result.failed.append(f"{order.order_id}: {exc}")
+        return result
+
+    # --- the cycle -------------------------------------------------------------------------
+
+    async def run_cycle(self, trigger: str = "schedule") -> CycleReport:
+        if self._cycle_lock.locked():
+            raise CycleInProgress("a cycle is already running")
+        async with self._cycle_lock:
+            await self.expire_approvals()
+            if trigger == "schedule" and await self.store.paused():
+                now = self.clock()
+                return CycleReport(
+                    cycle_id=0,
+                    trigger=trigger,
+                    started_at=now,
+                    finished_at=now,
+                    state=None,
+                    reasoning="Paused by the operator: no cycle run (/resume to continue).",
+                    priority=Priority.LOW,
+                    brain="none",
+                    model=None,
+                    cost_usd=Decimal(0),
+                    rules_version=None,
+                )
+            report = await self._cycle(trigger)
+        try:
+            await self.reporter.cycle_report(report)
+        except Exception:
+            log.exception("reporter failed to deliver cycle %s", report.cycle_id)
+        return report
+
+    async def _cycle(self, trigger: str) -> CycleReport:
+        started = self.clock()
+        cycle_id = await self.store.start_cycle(started, trigger)
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        state: SystemState | None = None
+        rules: RuleSet | None = None
+        think = ThinkResult(plan=Plan.no_op("not reached"), brain="none")
+        outcomes: list[ActionOutcome] = []
+        alerts: list[str] = []
+        error: str | None = None
+        try:
+            state = await self.sense()
+            timings["sense_ms"] = _ms(t0)
+            if state.system_health.degraded:
+                alerts.append(f"Health {state.system_health.summary()}: safe mode this cycle.")
+
+            t1 = time.perf_counter()
+            rules = await self.store.active_rules()
+            think = await self._think(state, rules, cycle_id)
+            alerts.extend(think.alerts)
+            timings["think_ms"] = _ms(t1)
+
+            t2 = time.perf_counter()
+            outcomes = await self._act(cycle_id, state, rules, think)
+            timings["act_ms"] = _ms(t2)
+        except Exception as exc:
+            log.exception("cycle %s failed", cycle_id)
+            error = f"{type(exc).__name__}: {exc}"[:500]
+        timings["total_ms"] = _ms(t0)
+        finished = self.clock()
+        report = CycleReport(
+            cycle_id=cycle_id,
+            trigger=trigger,
+            started_at=started,
+            finished_at=finished,
+            state=_summary(state) if state else None,
+            reasoning=think.plan.reasoning,
+            priority=think.plan.priority,
+            brain=think.brain,
+            model=think.model,
+            cost_usd=think.cost_usd,
+            rules_version=rules.version if rules else None,
+            outcomes=outcomes,
+            escalated=think.escalated,
+            escalation_reason=think.escalation_reason,
+            brain_error=think.error,
+            alerts=alerts,
+            timings_ms=timings,
+            error=error,
+        )
+        await self.store.finish_cycle(
+            cycle_id,
+            finished_at=finished,
+            status="failed" if error else "done",
+            brain=think.brain,
+            model=think.model,
+            rules_version=report.rules_version,
+            escalated=think.escalated,
+            brain_error=think.error,
+            cash=state.portfolio_cash if state else None,
+            equity=state.equity if state else None,
+            exposure=state.exposure if state else None,
+            risk=state.current_risk_score if state else None,
+            cost_usd=think.cost_usd,
+            state_json=state.model_dump_json() if state else None,
+            plan_json=think.plan.model_dump_json(),
+            timings=timings,
+            report=_report_dict(report),
+            error=error,
+        )
+        return report
+
+    async def _think(self, state: SystemState, rules: RuleSet, cycle_id: int) -> ThinkResult:
+        try:
+            return await self.brain.think(state, rules, ThinkContext(cycle_id, self.clock()))
+        except Exception as exc:
+            # A brain must never crash the loop: a no-op plan, and the operator is told.
+            log.exception("brain %s failed", self.brain.name)
+            message = f"{type(exc).__name__}: {exc}"[:300]
+            return ThinkResult(
+                plan=Plan.no_op(f"The brain failed ({message}); no actions this cycle."),
+                brain=self.brain.name,
+                error=message,
+            )
+
+    async def _act(
+        self, cycle_id: int, state: SystemState, rules: RuleSet, think: ThinkResult
+    ) -> list[ActionOutcome]:
+        plan = think.plan
+        block = (
+            "brain failed and the fallback is safe: no new orders"
+            if think.block_new_orders
+            else None
+        )
+        verdicts = check_plan(plan, state, self.limits(rules), block_new_exposure=block)
+        autonomy = state.autonomy
+        install = await self.install_id()
+        outcomes = []
+        async with self._act_lock:
+            for idx, (action, verdict) in enumerate(zip(plan.actions, verdicts, strict=True)):
+                outcomes.append(
+                    await self._act_one(
+                        cycle_id, idx, action, verdict, state, autonomy, think, install
+                    )
+                )
+        return outcomes
+
+    async def _act_one(
+        self,
+        cycle_id: int,
+        idx: int,
+        action: Action,
+        verdict: Verdict,
+        state: SystemState,
+        autonomy: Autonomy,
+        think: ThinkResult,
+        install: str,
+    ) -> ActionOutcome:
+        now = self.clock()
+        coid = client_order_id(install, cycle_id, idx)
+        market = getattr(action.details, "market", None)
+        title = state.markets[market].title if market in state.markets else ""
+
+        async def record(verdict_name: str, reason: str, status: ActionStatus) -> int:
+            return await self.store.add_action(
+                cycle_id=cycle_id,
+                idx=idx,
+                kind=action.action_type,
+                market=market,
+                action_json=action.model_dump_json(),
+                verdict=verdict_name,
+                reason=reason,
+                status=status,
+                client_order_id=coid if verdict.order else None,
+                now=now,
+            )
+
+        def outcome(
+            status: ActionStatus,
+            verdict_name: str,
+            reason: str,
+            detail: str = "",
+            action_id: int | None = None,
+            approval_id: int | None = None,
+        ) -> ActionOutcome:
+            return ActionOutcome(
+                idx=idx,
+                description=action.describe(),
+                kind=action.action_type,
+                verdict=verdict_name,
+                status=status.value,
+                reason=reason,
+                detail=detail,
+                action_id=action_id,
+                approval_id=approval_id,
+                market_title=title,
+            )
+
+        if verdict.allowed and verdict.new_exposure > 0 and await self.store.safe_mode():
+            verdict = Verdict(allowed=False, reason="safe mode was turned on during the cycle")
+        if not verdict.allowed:
+            action_id = await record("blocked", verdict.reason, ActionStatus.BLOCKED)
+            return outcome(ActionStatus.BLOCKED, "blocked", verdict.reason, action_id=action_id)
+        if verdict.noop:
+            action_id = await record("noop", verdict.reason, ActionStatus.SKIPPED)
+            return outcome(ActionStatus.SKIPPED, "noop", verdict.reason, action_id=action_id)
+        if autonomy is Autonomy.OBSERVE:
+            action_id = await record("observed", "autonomy is observe", ActionStatus.OBSERVED)
+            return outcome(
+                ActionStatus.OBSERVED,
+                "observed",
+                "autonomy is observe: not sent",
+                action_id=action_id,
+            )
+        why = approval_reason(
+            verdict,
+            autonomy=autonomy,
+            priority=think.plan.priority,
+            escalated=think.escalated,
+            cost_threshold=self.settings.approval_cost_threshold,
+        )
+        if why is not None:
+            action_id = await record("needs_approval", why, ActionStatus.AWAITING_APPROVAL)
+            approval = await self.store.create_approval(
+                action_id=action_id,
+                cycle_id=cycle_id,
+                now=now,
+                expires_at=now + timedelta(seconds=self.settings.approval_ttl_seconds),
+            )
+            request = ApprovalRequest(
+                approval_id=approval.id,
+                action_id=action_id,
+                cycle_id=cycle_id,
+                description=action.describe(),
+                reason=why,
+                cost=verdict.cost or None,
+                expires_at=approval.expires_at,
+                market_title=title,
+                escalated=think.escalated,
+            )
+            try:
+                await self.reporter.approval_requested(request)
+            except Exception:
+                log.exception("reporter failed to deliver approval %s", approval.id)
+            return outcome(
+                ActionStatus.AWAITING_APPROVAL,
+                "needs_approval",
+                why,
+                action_id=action_id,
+                approval_id=approval.id,
+            )
+        action_id = await record("allowed", verdict.reason, ActionStatus.EXECUTED)
+        result = await execute(self.exchange, verdict, coid)
+        status = ActionStatus.EXECUTED if result.ok else ActionStatus.FAILED
+        await self._record_execution(action_id, status, result)
+        return outcome(status, "allowed", verdict.reason, result.detail, action_id=action_id)
+
+    async def _record_execution(
+        self, action_id: int, status: ActionStatus, result: Execution
+    ) -> None:
+        await self.store.update_action(
+            action_id,
+            status=status,
+            now=self.clock(),
+            order_id=result.order_id,
+            outcome={"ok": result.ok, "detail": result.detail, **(result.outcome or {})},
+        )
+
+    async def install_id(self) -> str:
+        if self._install_id is None:
+            self._install_id = await self.store.install_id()
+        return self._install_id
+
+    # --- approvals -------------------------------------------------------------------------
+
+    async def pending_approvals(self) -> list[ApprovalRequest]:
+        requests = []
+        for approval in await self.store.pending_approvals():
+            action = await self.store.action(approval.action_id)
+            if action is None:
+                continue
+            parsed = ACTION_ADAPTER.validate_python(action.action)
+            requests.append(
+                ApprovalRequest(
+                    approval_id=approval.id,
+                    action_id=action.id,
+                    cycle_id=approval.cycle_id,
+                    description=parsed.describe(),
+                    reason=action.reason,
+                    cost=None,
+                    expires_at=approval.expires_at,
+                )
+            )
+        return requests
+
+    async def expire_approvals(self) -> list[ApprovalDecision]:
+        decisions = []
+        for approval in await self.store.expire_approvals(self.clock()):
+            action = await self.store.action(approval.action_id)
+            description = ""
+            if action is not None:
+                description = ACTION_ADAPTER.validate_python(action.action).describe()
+            decision = ApprovalDecision(
+                approval_id=approval.id,
+                ok=False,
+                status=ApprovalStatus.EXPIRED.value,
+                message=f"Expired at {approval.expires_at:%Y-%m-%d %H:%M} UTC: not executed.",
+                description=description,
+            )
+            decisions.append(decision)
+            try:
+                await self.reporter.approval_settled(decision)
+            except Exception:
+                log.exception("reporter failed to update expired approval %s", approval.id)
+        return decisions
+
+    async def decide_approval(self, approval_id: int, user: str, approve: bool) -> ApprovalDecision:
+        """A human pressed Approve or Reject. Exactly one press of any number is taken."""
+        now = self.clock()
+        approval = await self.store.approval(approval_id)
+        if approval is None:
+            return ApprovalDecision(approval_id, False, "unknown", "No such approval.")
+        action = await self.store.action(approval.action_id)
+        if action is None:
+            return ApprovalDecision(approval_id, False, "unknown", "Its action is gone.")
+        try:
+            parsed = ACTION_ADAPTER.validate_python(action.action)
+        except ValidationError:
+            return ApprovalDecision(approval_id, False, "unknown", "Its action is unreadable.")
+        description = parsed.describe()
+
+        def decision(ok: bool, status: ApprovalStatus | str, message: str) -> ApprovalDecision:
+            return ApprovalDecision(
+                approval_id=approval_id,
+                ok=ok,
+                status=str(status),
+                message=message,
+                decided_by=user,
+                description=description,
+            )
+
+        if approval.status is not ApprovalStatus.PENDING:
+            by = f" by {approval.decided_by}" if approval.decided_by else ""
+            return decision(False, approval.status, f"Already {approval.status.value}{by}.")
+        if approval.expired(now):
+            await self.expire_approvals()
+            return decision(False, ApprovalStatus.EXPIRED, "This approval has expired.")
+        if not approve:
+            if not await self.store.claim_approval(
+                approval_id, to=ApprovalStatus.REJECTED, by=user, now=now
+            ):
+                return decision(False, "taken", "Someone else decided it first.")
+            await self.store.settle_approval(approval_id, ApprovalStatus.REJECTED, "rejected")
+            await self.store.update_action(action.id, status=ActionStatus.REJECTED, now=now)
+            return decision(True, ApprovalStatus.REJECTED, f"Rejected by {user}.")
+        if not await self.store.claim_approval(
+            approval_id, to=ApprovalStatus.EXECUTING, by=user, now=now
+        ):
+            return decision(False, "taken", "Someone else decided it first.")
+        async with self._act_lock:
+            try:
+                state = await self.sense()
+                rules = await self.store.active_rules()
+                verdict = check_action(parsed, state, self.limits(rules))
+            except Exception as exc:
+                log.exception("approval %s re-check failed", approval_id)
+                verdict = Verdict(allowed=False, reason=f"re-check failed: {exc}")
+            if not verdict.allowed or verdict.noop:
+                why = f"Re-check on fresh state blocked it: {verdict.reason}. Not executed."
+                await self.store.settle_approval(approval_id, ApprovalStatus.BLOCKED, why)
+                await self.store.update_action(
+                    action.id, status=ActionStatus.BLOCKED, now=self.clock(), reason=verdict.reason
+                )
+                return decision(False, ApprovalStatus.BLOCKED, why)
+            coid = action.client_order_id or client_order_id(
+                await self.install_id(), action.cycle_id, action.idx
+            )
+            result = await execute(self.exchange, verdict, coid)
+        if result.ok:
+            await self.store.settle_approval(approval_id, ApprovalStatus.APPROVED, result.detail)
+            await self._record_execution(action.id, ActionStatus.APPROVED, result)
+            return decision(True, ApprovalStatus.APPROVED, f"Approved by {user}: {result.detail}")
+        await self.store.settle_approval(approval_id, ApprovalStatus.FAILED, result.detail)
+        await self._record_execution(action.id, ActionStatus.FAILED, result)
+        return decision(False, ApprovalStatus.FAILED, f"Approved by {user}, but {result.detail}")
+
+    async def close(self) -> None:
+        for closer in (self.brain.close, self.exchange.close, self.store.close):
+            try:
+                await closer()
+            except Exception:
+                log.exception("error while closing")
+
+
+def _ms(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000, 2)
+
+
+def _summary(state: SystemState) -> StateSummary:
+    return StateSummary(
+        cash=state.portfolio_cash,
+        equity=state.equity,
+        exposure=state.exposure,
+        risk=state.current_risk_score,
+        pnl_24h=state.recent_pnl_24h,
+        positions=len(state.open_positions),
+        resting_orders=len(state.pending_orders),
+        opportunities=len(state.active_opportunities),
+        health=state.system_health.summary(),
+        degraded=state.system_health.degraded,
+        safe_mode=state.safe_mode,
+        safe_mode_reason=state.safe_mode_reason,
+        autonomy=state.autonomy.value,
+    )
+
+
+def _report_dict(report: CycleReport) -> dict[str, object]:
+    return asdict(report)

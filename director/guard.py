@@ -1,0 +1,308 @@
+"""Hard limits in code, and the approval policy. Pure: no I/O, no clock.
+
+Every action is checked against a state before it runs (and again, on fresh state, when an
+approval is pressed). Whatever a brain says — and whatever a market title or a headline says to
+a brain — nothing reaches the exchange that breaks these limits:
+
+- price within 0.01-0.99 on a whole cent; quantity a positive integer ≤ max contracts per order;
+- cost (price × quantity plus the taker fee) ≤ max cost per order, and ≤ the cash available;
+- total exposure after the order ≤ max exposure × equity;
+- new orders only on open markets that are in the State of the Union (an opportunity or a held
+  position);
+- in safe mode only cancels and position-reducing rebalances;
+- risk score above the limit (0.8, or lower if the rules say so): no new exposure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from director.fees import taker_fee
+from director.models import (
+    CENT,
+    Action,
+    Autonomy,
+    CancelOrder,
+    DoNothing,
+    OrderAction,
+    PlaceOrder,
+    Plan,
+    Priority,
+    Rebalance,
+    Side,
+    SystemState,
+)
+
+MIN_PRICE = Decimal("0.01")
+MAX_PRICE = Decimal("0.99")
+# Rule 1's threshold is data (the review may move it), but the guard never lets it above this.
+HARD_RISK_LIMIT = 0.8
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_order_contracts: int
+    max_order_cost: Decimal
+    max_exposure: Decimal  # fraction of equity
+    risk_limit: float = HARD_RISK_LIMIT
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "risk_limit", min(self.risk_limit, HARD_RISK_LIMIT))
+
+
+@dataclass(frozen=True)
+class OrderIntent:
+    """The exact order an allowed place_order or rebalance resolves to."""
+
+    market: str
+    side: Side
+    action: OrderAction
+    price: Decimal
+    quantity: int
+
+    @property
+    def notional(self) -> Decimal:
+        return self.price * self.quantity
+
+    @property
+    def fee(self) -> Decimal:
+        return taker_fee(self.quantity, self.price)
+
+    def describe(self) -> str:
+        return f"{self.action.value} {self.quantity} {self.market} {self.side.value} @ {self.price}"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    reason: str
+    order: OrderIntent | None = None  # what to send, for place_order and rebalance
+    cancel_order_id: str | None = None
+    cost: Decimal = Decimal(0)  # cash the action commits (0 for cancels and sells)
+    new_exposure: Decimal = Decimal(0)
+    noop: bool = False  # do_nothing, or a rebalance already at its target
+
+    @property
+    def sends_something(self) -> bool:
+        return self.allowed and not self.noop
+
+
+@dataclass
+class _Budget:
+    """What earlier actions of the same plan have already committed."""
+
+    cash: Decimal
+    exposure: Decimal
+    canceled: set[str] = field(default_factory=set)
+    touched_markets: set[str] = field(default_factory=set)
+
+
+def blocked(reason: str) -> Verdict:
+    return Verdict(allowed=False, reason=reason)
+
+
+def check_plan(
+    plan: Plan, state: SystemState, limits: Limits, *, block_new_exposure: str | None = None
+) -> list[Verdict]:
+    """Verdicts for every action of a plan, in order; later actions see what earlier ones
+    commit, so three orders that each fit can't together break the exposure limit."""
+    budget = _Budget(cash=state.portfolio_cash, exposure=state.exposure)
+    verdicts = []
+    for action in plan.actions:
+        verdict = check_action(action, state, limits, block_new_exposure, budget)
+        if verdict.allowed:
+            budget.cash -= verdict.cost
+            budget.exposure += verdict.new_exposure
+            if verdict.cancel_order_id:
+                budget.canceled.add(verdict.cancel_order_id)
+            if verdict.order:
+                budget.touched_markets.add(verdict.order.market)
+        verdicts.append(verdict)
+    return verdicts
+
+
+def check_action(
+    action: Action,
+    state: SystemState,
+    limits: Limits,
+    block_new_exposure: str | None = None,
+    budget: _Budget | None = None,
+) -> Verdict:
+    """One action against the state. `block_new_exposure` is a reason to refuse anything that
+    adds exposure (e.g. the brain failed and the fallback is `safe`)."""
+    budget = budget or _Budget(cash=state.portfolio_cash, exposure=state.exposure)
+    if isinstance(action, DoNothing):
+        return Verdict(allowed=True, reason="nothing to do", noop=True)
+    if isinstance(action, CancelOrder):
+        return _check_cancel(action, state, budget)
+    if isinstance(action, Rebalance):
+        return _check_rebalance(action, state, limits, block_new_exposure, budget)
+    return _check_place(action, state, limits, block_new_exposure, budget)
+
+
+def _check_cancel(action: CancelOrder, state: SystemState, budget: _Budget) -> Verdict:
+    order_id = action.details.order_id
+    if order_id in budget.canceled:
+        return blocked(f"order {order_id} is already canceled by this plan")
+    if state.order(order_id) is None:
+        return blocked(f"order {order_id} is not a resting order")
+    return Verdict(allowed=True, reason="cancels are always allowed", cancel_order_id=order_id)
+
+
+def _check_rebalance(
+    action: Rebalance,
+    state: SystemState,
+    limits: Limits,
+    block_new_exposure: str | None,
+    budget: _Budget,
+) -> Verdict:
+    market, target = action.details.market, action.details.target_quantity
+    position = state.position(market)
+    if target < 0:
+        return blocked(f"target quantity {target} is negative")
+    if position is None:
+        if target == 0:
+            return Verdict(
+                allowed=True, reason=f"no position in {market}: nothing to close", noop=True
+            )
+        return blocked(f"no position in {market} to rebalance (use place_order to open one)")
+    if market in budget.touched_markets:
+        return blocked(f"{market} already has an order in this plan")
+    if target == position.quantity:
+        return Verdict(allowed=True, reason=f"already at {target}", noop=True)
+    quote = state.markets.get(market)
+    if quote is None or not quote.is_open:
+        return blocked(f"market {market} is not open or has no quote")
+    if target < position.quantity:
+        price = quote.bid(position.side)
+        if price is None or price < MIN_PRICE:
+            return blocked(f"no bid to sell {market} {position.side.value} into")
+        order = OrderIntent(
+            market=market,
+            side=position.side,
+            action=OrderAction.SELL,
+            price=min(price, MAX_PRICE),
+            quantity=min(position.quantity - target, limits.max_order_contracts),
+        )
+        reduced = (
+            " (capped at the max contracts per order)"
+            if order.quantity < (position.quantity - target)
+            else ""
+        )
+        return Verdict(
+            allowed=True,
+            reason=f"reduces {market} from {position.quantity} to "
+            f"{position.quantity - order.quantity}{reduced}",
+            order=order,
+        )
+    price = quote.ask(position.side)
+    if price is None:
+        return blocked(f"no ask to buy {market} {position.side.value} from")
+    order = OrderIntent(
+        market=market,
+        side=position.side,
+        action=OrderAction.BUY,
+        price=price,
+        quantity=target - position.quantity,
+    )
+    return _check_new_exposure(order, state, limits, block_new_exposure, budget)
+
+
+def _check_place(
+    action: PlaceOrder,
+    state: SystemState,
+    limits: Limits,
+    block_new_exposure: str | None,
+    budget: _Budget,
+) -> Verdict:
+    d = action.details
+    if d.price is None:
+        return blocked("price missing")
+    if d.quantity is None:
+        return blocked("quantity missing")
+    if not d.price.is_finite() or not MIN_PRICE <= d.price <= MAX_PRICE:
+        return blocked(f"price {d.price} outside {MIN_PRICE}-{MAX_PRICE}")
+    if d.price != d.price.quantize(CENT):
+        return blocked(f"price {d.price} is not a whole cent")
+    if d.market in budget.touched_markets:
+        return blocked(f"{d.market} already has an order in this plan")
+    order = OrderIntent(
+        market=d.market, side=d.side, action=OrderAction.BUY, price=d.price, quantity=d.quantity
+    )
+    return _check_new_exposure(order, state, limits, block_new_exposure, budget)
+
+
+def _check_new_exposure(
+    order: OrderIntent,
+    state: SystemState,
+    limits: Limits,
+    block_new_exposure: str | None,
+    budget: _Budget,
+) -> Verdict:
+    if state.safe_mode:
+        why = f" ({state.safe_mode_reason})" if state.safe_mode_reason else ""
+        return blocked(f"safe mode{why}: only cancels and position-reducing rebalances")
+    if block_new_exposure:
+        return blocked(block_new_exposure)
+    if state.current_risk_score > limits.risk_limit:
+        return blocked(
+            f"risk {state.current_risk_score:.2f} > {limits.risk_limit:.2f}: no new exposure"
+        )
+    if order.quantity <= 0:
+        return blocked(f"quantity {order.quantity} is not a positive number of contracts")
+    if order.quantity > limits.max_order_contracts:
+        return blocked(
+            f"quantity {order.quantity} > max {limits.max_order_contracts} contracts per order"
+        )
+    in_sotu = state.opportunity(order.market) is not None or state.position(order.market)
+    if not in_sotu:
+        return blocked(f"{order.market} is neither an opportunity nor a held position")
+    quote = state.markets.get(order.market)
+    if quote is None or not quote.is_open:
+        return blocked(f"market {order.market} is not open")
+    cost = order.notional + order.fee
+    if cost > limits.max_order_cost:
+        return blocked(f"cost ${cost} > max ${limits.max_order_cost} per order")
+    if cost > budget.cash:
+        return blocked(f"cost ${cost} > cash available ${budget.cash}")
+    cap = (limits.max_exposure * state.equity).quantize(CENT)
+    after = budget.exposure + order.notional
+    if after > cap:
+        return blocked(
+            f"exposure would be ${after:.2f} > limit ${cap} ({limits.max_exposure:%} of equity)"
+        )
+    return Verdict(
+        allowed=True,
+        reason="within limits",
+        order=order,
+        cost=cost,
+        new_exposure=order.notional,
+    )
+
+
+# --- the approval policy ------------------------------------------------------------------
+
+
+def approval_reason(
+    verdict: Verdict,
+    *,
+    autonomy: Autonomy,
+    priority: Priority,
+    escalated: bool,
+    cost_threshold: Decimal,
+) -> str | None:
+    """Why an allowed action must wait for a human, or None to execute it now.
+
+    `observe` never gets here: the director records without acting."""
+    if not verdict.sends_something:
+        return None
+    if escalated:
+        return "plan was escalated"
+    if autonomy is Autonomy.CONFIRM:
+        return "autonomy is confirm"
+    if priority is Priority.HIGH:
+        return "HIGH-priority plan"
+    if verdict.cost > cost_threshold:
+        return f"cost ${verdict.cost} above the approval threshold ${cost_threshold}"
+    return None

@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from director.models import Autonomy
+from director.rulebook import Thresholds
+from director.store import ActionStatus, ApprovalStatus, Store, StoreError
+from tests.builders import NOW, D
+
+
+async def test_refuses_a_file_that_is_not_sqlite_and_leaves_it_alone(tmp_path: Path) -> None:
+    path = tmp_path / "omega.db"
+    path.write_text("my precious notes\n")
+    with pytest.raises(StoreError, match="not an SQLite database"):
+        await Store.open(path)
+    assert path.read_text() == "my precious notes\n"
+
+
+async def test_operator_state_survives_a_restart(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "o.db")
+    install = await store.install_id()
+    await store.set_safe_mode(True, "alice")
+    await store.set_paused(True, "alice")
+    await store.set_autonomy(Autonomy.CONFIRM, "alice")
+    await store.close()
+    store = await Store.open(tmp_path / "o.db")
+    assert (await store.safe_mode(), await store.paused(), await store.autonomy()) == (
+        True,
+        True,
+        Autonomy.CONFIRM,
+    )
+    assert await store.install_id() == install
+    await store.close()
+
+
+async def test_rules_versions(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "o.db")
+    first = await store.active_rules()
+    assert first.version == 1 and len(first.rules) == 4
+    second = await store.add_rules_version(
+        first.rules, Thresholds(min_edge=D("0.12")), note="tighter", source="review"
+    )
+    assert second.version == 2 and second.thresholds.min_edge == D("0.12")
+    assert [r.version for r in await store.rules_history()] == [1, 2]
+    await store.close()
+
+
+async def _approval(store: Store) -> int:
+    cycle = await store.start_cycle(NOW, "test")
+    action = await store.add_action(
+        cycle_id=cycle,
+        idx=0,
+        kind="place_order",
+        market="KXA",
+        action_json="{}",
+        verdict="needs_approval",
+        reason="confirm",
+        status=ActionStatus.AWAITING_APPROVAL,
+        client_order_id="c",
+        now=NOW,
+    )
+    record = await store.create_approval(
+        action_id=action, cycle_id=cycle, now=NOW, expires_at=NOW + timedelta(minutes=15)
+    )
+    return record.id
+
+
+async def test_an_approval_is_claimed_once(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "o.db")
+    approval = await _approval(store)
+    first = await store.claim_approval(approval, to=ApprovalStatus.EXECUTING, by="a", now=NOW)
+    second = await store.claim_approval(approval, to=ApprovalStatus.REJECTED, by="b", now=NOW)
+    assert (first, second) == (True, False)
+    record = await store.approval(approval)
+    assert record is not None and record.decided_by == "a"
+    await store.close()
+
+
+async def test_expiry(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "o.db")
+    approval = await _approval(store)
+    late = NOW + timedelta(minutes=16)
+    assert not await store.claim_approval(approval, to=ApprovalStatus.EXECUTING, by="a", now=late)
+    expired = await store.expire_approvals(late)
+    assert [e.id for e in expired] == [approval]
+    record = await store.approval(approval)
+    assert record is not None and record.status is ApprovalStatus.EXPIRED
+    action = await store.action(record.action_id)
+    assert action is not None and action.status == "expired"
+    await store.close()
+
+
+async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "o.db")
+    await store.conn.execute("PRAGMA user_version = 999")
+    await store.close()
+    with pytest.raises(StoreError, match="newer than this program"):
+        await Store.open(tmp_path / "o.db")
