@@ -116,6 +116,105 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX llm_usage_created ON llm_usage (created_at);
         """,
     ),
+    (
+        2,
+        """
+        CREATE TABLE paper_account (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            seed INTEGER NOT NULL,
+            n_markets INTEGER NOT NULL,
+            step_seconds INTEGER NOT NULL,
+            starting_cash TEXT NOT NULL,
+            cash TEXT NOT NULL,
+            fees_paid TEXT NOT NULL,
+            realized_pnl TEXT NOT NULL,
+            origin_step INTEGER NOT NULL,
+            sim_step INTEGER NOT NULL,
+            last_now TEXT NOT NULL,
+            next_market_seq INTEGER NOT NULL,
+            next_order_seq INTEGER NOT NULL,
+            next_fill_seq INTEGER NOT NULL,
+            revision INTEGER NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE paper_markets (
+            ticker TEXT PRIMARY KEY,
+            seq INTEGER NOT NULL UNIQUE,
+            event_ticker TEXT NOT NULL,
+            series TEXT NOT NULL,
+            title TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            open_step INTEGER NOT NULL,
+            close_step INTEGER NOT NULL,
+            x REAL NOT NULL,
+            vol REAL NOT NULL,
+            jump_p REAL NOT NULL,
+            bias REAL NOT NULL,
+            bias_sd REAL NOT NULL,
+            bias_phi REAL NOT NULL,
+            spread INTEGER NOT NULL,
+            quote_noise REAL NOT NULL,
+            yes_bid INTEGER,
+            yes_ask INTEGER,
+            last_price INTEGER,
+            volume INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            result TEXT,
+            fair_at_close REAL
+        );
+        CREATE INDEX paper_markets_status ON paper_markets (status, close_step);
+        CREATE TABLE paper_orders (
+            order_id TEXT PRIMARY KEY,
+            seq INTEGER NOT NULL UNIQUE,
+            client_order_id TEXT NOT NULL UNIQUE,
+            market TEXT NOT NULL,
+            side TEXT NOT NULL,
+            action TEXT NOT NULL,
+            price TEXT NOT NULL,
+            quantity INTEGER NOT NULL,
+            remaining INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX paper_orders_status ON paper_orders (status);
+        CREATE TABLE paper_fills (
+            fill_id TEXT PRIMARY KEY,
+            seq INTEGER NOT NULL UNIQUE,
+            order_id TEXT NOT NULL,
+            market TEXT NOT NULL,
+            side TEXT NOT NULL,
+            action TEXT NOT NULL,
+            price TEXT NOT NULL,
+            quantity INTEGER NOT NULL,
+            fee TEXT NOT NULL,
+            is_taker INTEGER NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX paper_fills_created ON paper_fills (created_at);
+        CREATE TABLE paper_positions (
+            market TEXT NOT NULL,
+            side TEXT NOT NULL,
+            quantity INTEGER NOT NULL CHECK (quantity > 0),
+            cost TEXT NOT NULL,
+            PRIMARY KEY (market, side)
+        );
+        CREATE TABLE paper_settlements (
+            market TEXT PRIMARY KEY,
+            event_ticker TEXT NOT NULL,
+            result TEXT NOT NULL,
+            settled_at TEXT NOT NULL,
+            fair_at_close REAL NOT NULL,
+            yes_quantity INTEGER NOT NULL,
+            no_quantity INTEGER NOT NULL,
+            cost TEXT NOT NULL,
+            payout TEXT NOT NULL,
+            pnl TEXT NOT NULL
+        );
+        CREATE INDEX paper_settlements_at ON paper_settlements (settled_at);
+        """,
+    ),
 ]
 
 

@@ -92,6 +92,6 @@ def test_cli_exits_2_with_one_line(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        "omega-director: bad setting OMEGA_CYCLE_SECONDS: Input should be greater than or equal to 5"
-        " (got '-1')"
+        "omega-director: bad setting OMEGA_CYCLE_SECONDS: "
+        "Input should be greater than or equal to 5 (got '-1')"
     ]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
@@ -157,7 +157,7 @@ def system_blocks(rules: RuleSet, limits: GuardLimits) -> list[TextBlockParam]:
 
 
 def _plan_schema() -> dict[str, Any]:
-    schema = _clean_schema(Plan.model_json_schema())
+    schema: dict[str, Any] = _clean_schema(Plan.model_json_schema())
     defs = schema.get("$defs", {})
     for name in ("PlaceOrder", "CancelOrder", "Rebalance", "DoNothing"):
         definition = defs.get(name)
@@ -173,14 +173,22 @@ def _plan_schema() -> dict[str, Any]:
     return schema
 
 
+# Pydantic schema keys the model does not need ("title", "default", the docstring) or the
+# tool API does not know ("discriminator" is OpenAPI); each costs tokens on every cycle.
+_SCHEMA_NOISE = frozenset({"title", "discriminator", "default", "description", "minLength"})
+
+
 def _clean_schema(node: Any) -> Any:
-    """Pydantic's schema minus what the tool API does not need ("title") or know
-    ("discriminator", an OpenAPI keyword)."""
     if isinstance(node, dict):
         return {
-            key: _clean_schema(value)
+            key: (
+                # Under "properties" the keys are field names, not keywords: keep them all.
+                {name: _clean_schema(sub) for name, sub in value.items()}
+                if key == "properties" and isinstance(value, dict)
+                else _clean_schema(value)
+            )
             for key, value in node.items()
-            if key not in ("title", "discriminator")
+            if key not in _SCHEMA_NOISE
         }
     if isinstance(node, list):
         return [_clean_schema(item) for item in node]
@@ -219,12 +227,16 @@ def serialize_state(state: SystemState, limits: StateLimits | None = None) -> st
     limits = limits or StateLimits()
     now = state.timestamp
     shown_markets: list[str] = []
+    # Titles cost the most characters: only where judgement needs them (what is held, what
+    # could be bought), not for resting orders, which rule 3 judges by age.
+    titled: list[str] = []
 
     positions = sorted(
         state.open_positions, key=lambda p: (-p.market_value, p.market, p.side.value)
     )
     position_rows = [_position_row(p) for p in positions[: limits.positions]]
     shown_markets.extend(p.market for p in positions[: limits.positions])
+    titled.extend(p.market for p in positions[: limits.positions])
 
     # Oldest first: staleness is what rule 3 acts on.
     orders = sorted(state.pending_orders, key=lambda o: (o.created_at, o.order_id))
@@ -236,6 +248,7 @@ def serialize_state(state: SystemState, limits: StateLimits | None = None) -> st
     top = ranked[: limits.opportunities]
     opportunity_rows = [_opportunity_row(o, state.markets.get(o.market), now) for o in top]
     shown_markets.extend(o.market for o in top)
+    titled[:0] = [o.market for o in top]
 
     health = state.system_health
     summary: dict[str, Any] = {
@@ -286,7 +299,7 @@ def serialize_state(state: SystemState, limits: StateLimits | None = None) -> st
         "STATE OF THE UNION\n"
         + _compact(body)
         + "\n"
-        + untrusted_block(state, _unique(shown_markets), limits)
+        + untrusted_block(state, _unique(titled), limits)
     )
 
 
@@ -440,7 +453,7 @@ def _table(cols: list[str], rows: list[list[Any]], total: int) -> dict[str, Any]
     return table
 
 
-def _hours(delta: Any) -> float:
+def _hours(delta: timedelta) -> float:
     return round(delta.total_seconds() / 3600, 1)
 
 

@@ -108,5 +108,5 @@ class Backoff:
             raise ValueError("backoff needs 0 <= base_s <= cap_s")
 
     def delay(self, attempt: int, rng: random.Random) -> float:
-        window = min(self.cap_s, self.base_s * (2 ** max(0, attempt)))
+        window = min(self.cap_s, self.base_s * 2.0 ** min(max(0, attempt), 32))
         return window / 2 + rng.uniform(0, window / 2)

@@ -1,0 +1,46 @@
+"""The /pnl equity chart: a PNG drawn with matplotlib's Agg canvas (no display, no pyplot).
+
+pyplot keeps global state and picks a GUI backend; a Figure on an Agg canvas does neither,
+so a chart can be drawn in a worker thread while the bot keeps serving.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
+
+
+def equity_png(points: Sequence[tuple[datetime, Decimal]], *, title: str = "Equity") -> bytes:
+    """A line chart of equity over time; raises ValueError on an empty series."""
+    if not points:
+        raise ValueError("no equity points to draw")
+    times = [t for t, _ in points]
+    # Floats only for drawing: no arithmetic on money happens past this line.
+    values = [float(v) for _, v in points]
+    figure = Figure(figsize=(8, 4), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    axes.plot(times, values, color="#1f6feb", linewidth=1.6, marker="o" if len(values) < 30 else "")
+    axes.axhline(values[0], color="#999999", linewidth=0.8, linestyle="--")
+    axes.fill_between(times, values, values[0], alpha=0.12, color="#1f6feb")
+    locator = AutoDateLocator()
+    axes.xaxis.set_major_locator(locator)
+    axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    axes.yaxis.set_major_formatter(FuncFormatter(lambda y, _pos: f"${y:,.0f}"))
+    axes.set_title(title)
+    axes.grid(True, alpha=0.3)
+    if len(values) == 1 or max(values) == min(values):
+        pad = max(abs(values[0]) * 0.01, 1.0)
+        axes.set_ylim(values[0] - pad, values[0] + pad)
+    figure.tight_layout()
+    out = io.BytesIO()
+    # No Software/date metadata: the same series draws the same bytes.
+    figure.savefig(out, format="png", metadata={"Software": None})
+    return out.getvalue()

@@ -1,0 +1,181 @@
+"""In-process fakes for unit tests of the engine (end-to-end tests use the real parts)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+
+from director.brains.base import ThinkContext, ThinkResult
+from director.exchanges.base import ExchangeError, OrderNotFound
+from director.models import (
+    Fill,
+    Market,
+    Opportunity,
+    Order,
+    OrderAction,
+    OrderRequest,
+    OrderStatus,
+    Plan,
+    Position,
+    SystemState,
+)
+from director.reporting import ApprovalDecision, ApprovalRequest, CycleReport
+from director.rulebook import RuleSet
+from tests.builders import NOW
+
+
+class FakeExchange:
+    name = "fake"
+
+    def __init__(self, cash: str = "1000", markets: Sequence[Market] = ()) -> None:
+        self.cash = Decimal(cash)
+        self.markets = {m.ticker: m for m in markets}
+        self.positions: dict[str, Position] = {}
+        self.orders: dict[str, Order] = {}
+        self.by_coid: dict[str, Order] = {}
+        self.placed: list[OrderRequest] = []
+        self.fail_reads: set[str] = set()
+        self.refuse_orders: str | None = None
+        self.place_delay = 0.0
+
+    def _check(self, what: str) -> None:
+        if what in self.fail_reads:
+            raise ConnectionError(f"{what} unavailable")
+
+    async def get_balance(self) -> Decimal:
+        self._check("balance")
+        return self.cash
+
+    async def get_positions(self) -> list[Position]:
+        self._check("positions")
+        return list(self.positions.values())
+
+    async def get_resting_orders(self) -> list[Order]:
+        self._check("orders")
+        return [o for o in self.orders.values() if o.status is OrderStatus.RESTING]
+
+    async def get_fills(self, since: datetime | None = None) -> list[Fill]:
+        return []
+
+    async def get_markets(self, tickers: Sequence[str] | None = None) -> list[Market]:
+        self._check("markets")
+        if tickers is None:
+            return list(self.markets.values())
+        return [self.markets[t] for t in tickers if t in self.markets]
+
+    async def place_order(self, request: OrderRequest) -> Order:
+        if self.place_delay:
+            await asyncio.sleep(self.place_delay)
+        if request.client_order_id in self.by_coid:
+            return self.by_coid[request.client_order_id]
+        if self.refuse_orders:
+            raise ExchangeError(self.refuse_orders)
+        self.placed.append(request)
+        cost = request.price * request.quantity
+        held = self.positions.get(request.market)
+        if request.action is OrderAction.BUY:
+            self.cash -= cost
+            quantity = request.quantity + (held.quantity if held else 0)
+            self.positions[request.market] = Position(
+                market=request.market, side=request.side, quantity=quantity, avg_price=request.price
+            )
+        else:
+            self.cash += cost
+            assert held is not None
+            left = held.quantity - request.quantity
+            if left:
+                self.positions[request.market] = held.model_copy(update={"quantity": left})
+            else:
+                del self.positions[request.market]
+        order = Order(
+            order_id=f"f{len(self.placed)}",
+            client_order_id=request.client_order_id,
+            market=request.market,
+            side=request.side,
+            action=request.action,
+            price=request.price,
+            quantity=request.quantity,
+            remaining=0,
+            status=OrderStatus.FILLED,
+            created_at=NOW,
+        )
+        self.by_coid[request.client_order_id] = order
+        return order
+
+    async def cancel_order(self, order_id: str) -> Order:
+        order = self.orders.get(order_id)
+        if order is None or order.status is not OrderStatus.RESTING:
+            raise OrderNotFound(order_id)
+        canceled = order.model_copy(update={"status": OrderStatus.CANCELED, "remaining": 0})
+        self.orders[order_id] = canceled
+        return canceled
+
+    async def close(self) -> None:
+        return None
+
+
+class ListSource:
+    name = "test-scanner"
+
+    def __init__(self, opportunities: list[Opportunity]) -> None:
+        self.items = opportunities
+
+    async def opportunities(self, now: datetime) -> list[Opportunity]:
+        return self.items
+
+    def counters(self) -> dict[str, int]:
+        return {}
+
+
+class ScriptedBrain:
+    """Returns the plans it is given, in order (the last one repeats)."""
+
+    name = "scripted"
+
+    def __init__(self, *plans: Plan, escalated: bool = False, delay: float = 0.0) -> None:
+        self.plans = list(plans)
+        self.escalated = escalated
+        self.delay = delay
+        self.seen: list[SystemState] = []
+
+    async def think(self, state: SystemState, rules: RuleSet, context: ThinkContext) -> ThinkResult:
+        self.seen.append(state)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        plan = self.plans.pop(0) if len(self.plans) > 1 else self.plans[0]
+        return ThinkResult(
+            plan=plan,
+            brain=self.name,
+            escalated=self.escalated,
+            escalation_reason="test" if self.escalated else "",
+        )
+
+    async def close(self) -> None:
+        return None
+
+
+class RecordingReporter:
+    def __init__(self) -> None:
+        self.reports: list[CycleReport] = []
+        self.requests: list[ApprovalRequest] = []
+        self.settled: list[ApprovalDecision] = []
+        self.alerts: list[str] = []
+        self.fail = False
+
+    async def cycle_report(self, report: CycleReport) -> None:
+        if self.fail:
+            raise ConnectionError("telegram is down")
+        self.reports.append(report)
+
+    async def approval_requested(self, request: ApprovalRequest) -> None:
+        if self.fail:
+            raise ConnectionError("telegram is down")
+        self.requests.append(request)
+
+    async def approval_settled(self, decision: ApprovalDecision) -> None:
+        self.settled.append(decision)
+
+    async def alert(self, text: str) -> None:
+        self.alerts.append(text)

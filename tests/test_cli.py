@@ -1,0 +1,103 @@
+"""End to end through the real command line, on the embedded default (paper, rules, console)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from director.store import Store
+
+EXE = [sys.executable, "-m", "omega.cli"]
+
+
+def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OMEGA_", "TELEGRAM_", "ANTHROPIC_", "KALSHI_"))
+    }
+    env.update({"OMEGA_DB_PATH": str(tmp_path / "omega.db"), "OMEGA_LOG_LEVEL": "WARNING"})
+    env.update(extra)
+    return env
+
+
+def omega(tmp_path: Path, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*EXE, *args],
+        cwd=tmp_path,
+        env=env_for(tmp_path, **extra),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_cycle_on_a_fresh_database_prints_all_three_phases(tmp_path: Path) -> None:
+    done = omega(tmp_path, "cycle")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert re.search(r"=== Omega Director Cycle #1 @ \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ ===", out)
+    assert "[SENSE] Cash: $10,000.00" in out
+    assert "[THINK] (rules)" in out and "[ACT]" in out
+
+
+def test_a_restart_keeps_the_paper_account_and_operator_state(tmp_path: Path) -> None:
+    first = omega(tmp_path, "cycle", OMEGA_PAPER_STARTING_CASH="5000")
+    assert first.returncode == 0, first.stderr
+
+    async def turn_on_safe_mode() -> None:
+        store = await Store.open(tmp_path / "omega.db")
+        await store.set_safe_mode(True, "test")
+        await store.close()
+
+    asyncio.run(turn_on_safe_mode())
+    # The account was created with $5,000; a different setting later does not reset it.
+    second = omega(tmp_path, "cycle", OMEGA_PAPER_STARTING_CASH="9999")
+    assert second.returncode == 0, second.stderr
+    assert "Cycle #2" in second.stdout and "SAFE MODE (operator)" in second.stdout
+    equity = re.search(r"Equity: \$([\d,.]+)", second.stdout)
+    assert equity is not None and abs(float(equity[1].replace(",", "")) - 5000) < 500
+
+
+def test_state_command(tmp_path: Path) -> None:
+    done = omega(tmp_path, "state")
+    assert done.returncode == 0, done.stderr
+    assert "State of the Union" in done.stdout and "opportunities (" in done.stdout
+
+
+def test_a_database_that_is_not_sqlite_is_refused_untouched(tmp_path: Path) -> None:
+    (tmp_path / "omega.db").write_text("not a database")
+    done = omega(tmp_path, "cycle")
+    assert done.returncode == 2
+    assert "not an SQLite database" in done.stderr
+    assert (tmp_path / "omega.db").read_text() == "not a database"
+
+
+def test_run_stops_cleanly_between_cycles_on_sigterm(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [*EXE, "run", "--interval", "30"],
+        cwd=tmp_path,
+        env=env_for(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith("[ACT]"):
+            break
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "Cycle #2" not in out
+
+
+def test_run_with_a_cycle_limit(tmp_path: Path) -> None:
+    done = omega(tmp_path, "run", "--cycles", "3", "--interval", "0.01")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("=== Omega Director Cycle #") == 3
