@@ -271,7 +271,7 @@ def cached_prefix(state: SystemState, limits: GuardLimits) -> str:
 
 def main() -> int:
     now = datetime(2026, 5, 9, 12, 0, tzinfo=UTC)
-    limits = GuardLimits.from_settings(Settings(_env_file=None))  # type: ignore[call-arg]
+    limits = GuardLimits.from_settings(Settings(_env_file=None))
     state = standard_state(seed=1, now=now)
     other = standard_state(seed=2, now=now + timedelta(minutes=15))
 

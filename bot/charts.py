@@ -8,31 +8,36 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 
 def equity_png(points: Sequence[tuple[datetime, Decimal]], *, title: str = "Equity") -> bytes:
     """A line chart of equity over time; raises ValueError on an empty series."""
     if not points:
         raise ValueError("no equity points to draw")
-    times = [t for t, _ in points]
+    origin = points[0][0]
+    # x is days since the first point (matplotlib.dates is untyped; this keeps mypy honest).
+    days = [(t - origin).total_seconds() / 86400 for t, _ in points]
     # Floats only for drawing: no arithmetic on money happens past this line.
     values = [float(v) for _, v in points]
+    span = days[-1] - days[0]
+    fmt = "%m-%d" if span > 3 else "%m-%d %H:%M"
     figure = Figure(figsize=(8, 4), dpi=100)
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
-    axes.plot(times, values, color="#1f6feb", linewidth=1.6, marker="o" if len(values) < 30 else "")
+    axes.plot(days, values, color="#1f6feb", linewidth=1.6, marker="o" if len(values) < 30 else "")
     axes.axhline(values[0], color="#999999", linewidth=0.8, linestyle="--")
-    axes.fill_between(times, values, values[0], alpha=0.12, color="#1f6feb")
-    locator = AutoDateLocator()
-    axes.xaxis.set_major_locator(locator)
-    axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    axes.fill_between(days, values, values[0], alpha=0.12, color="#1f6feb")
+    axes.xaxis.set_major_locator(MaxNLocator(nbins=6))
+    axes.xaxis.set_major_formatter(
+        FuncFormatter(lambda x, _pos: (origin + timedelta(days=x)).strftime(fmt))
+    )
+    axes.set_xlabel("UTC")
     axes.yaxis.set_major_formatter(FuncFormatter(lambda y, _pos: f"${y:,.0f}"))
     axes.set_title(title)
     axes.grid(True, alpha=0.3)

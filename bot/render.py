@@ -16,7 +16,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from director.models import Autonomy, Plan, SystemState
+from director.director import PanicResult
+from director.models import Plan, SystemState
 from director.reporting import ActionOutcome, ApprovalDecision, ApprovalRequest, CycleReport
 from director.rulebook import RuleSet
 from director.store import CycleRecord
@@ -33,10 +34,12 @@ def usd(value: Decimal | None, places: int = 2, *, sign: bool = False) -> str:
     """Dollars with thousands separators: $1,234.56, -$3.10, or +$3.10 with `sign`."""
     if value is None:
         return "—"
+    if not value.is_finite():
+        return esc(value)
     quantum = Decimal(1).scaleb(-places)
     try:
         rounded = value.quantize(quantum, rounding=ROUND_HALF_UP)
-    except InvalidOperation:
+    except InvalidOperation:  # more digits than the context allows: show it as it is
         return esc(value)
     prefix = "-" if rounded < 0 else ("+" if sign and rounded > 0 else "")
     return f"{prefix}${abs(rounded):,.{places}f}"
@@ -51,7 +54,10 @@ def stamp(ts: datetime | None) -> str:
     return "—" if ts is None else ts.strftime("%Y-%m-%d %H:%M UTC")
 
 
-def clock_time(ts: datetime) -> str:
+def clock_time(ts: datetime, now: datetime | None = None) -> str:
+    """'14:30 UTC' when on the same day as `now` (or no `now`), else with the date."""
+    if now is not None and ts.date() != now.date():
+        return stamp(ts)
     return ts.strftime("%H:%M UTC")
 
 
@@ -103,7 +109,9 @@ def render_outcome(outcome: ActionOutcome) -> str:
     return line
 
 
-def _brain_line(brain: str, model: str | None, cost: Decimal, priority: str, rules: int | None) -> str:
+def _brain_line(
+    brain: str, model: str | None, cost: Decimal, priority: str, rules: int | None
+) -> str:
     parts = [f"🧠 {esc(brain)}" + (f" ({esc(model)})" if model else "")]
     parts.append(f"cost {usd(cost, 4)}")
     parts.append(f"priority <b>{esc(priority)}</b>")
@@ -204,8 +212,34 @@ def render_pending(requests: Sequence[ApprovalRequest], now: datetime) -> str:
     for r in requests:
         lines.append(
             f"#{esc(r.approval_id)} <code>{esc(r.description)}</code> — {esc(r.reason)}"
-            f" · expires {clock_time(r.expires_at)} ({until(r.expires_at, now)})"
+            f" · expires {clock_time(r.expires_at, now)} ({until(r.expires_at, now)})"
         )
+    return "\n".join(lines)
+
+
+# --- /panic ---------------------------------------------------------------------------------
+
+
+def render_panic_prompt(resting_orders: int | None) -> str:
+    count = (
+        "every resting order" if resting_orders is None else f"{resting_orders} resting order(s)"
+    )
+    return (
+        "🛑 <b>Panic?</b>\n"
+        f"This turns safe mode on and cancels {count}. Positions stay as they are.\n"
+        "Confirm within 5 minutes."
+    )
+
+
+def render_panic_result(result: PanicResult, by: str) -> str:
+    lines = [f"🛑 <b>Panic</b> by {esc(by)}: safe mode is ON."]
+    lines.append(f"Canceled {len(result.canceled)} order(s)" + (":" if result.canceled else "."))
+    lines.extend(f"• {esc(order_id)}" for order_id in result.canceled[:MAX_LISTED])
+    lines.extend(_more(len(result.canceled), MAX_LISTED))
+    if result.failed:
+        lines.append(f"⚠️ <b>{len(result.failed)} cancel(s) failed</b>:")
+        lines.extend(f"• {esc(failure)}" for failure in result.failed[:MAX_LISTED])
+        lines.extend(_more(len(result.failed), MAX_LISTED))
     return "\n".join(lines)
 
 
@@ -219,7 +253,6 @@ class StateView:
     state: SystemState
     now: datetime
     paused: bool
-    autonomy: Autonomy
     next_cycle_at: datetime | None
     cycle_running: bool
     ai_spend_today: Decimal
@@ -244,11 +277,14 @@ def render_state(view: StateView) -> str:
     if s.safe_mode:
         safe = "<b>ON</b>" + (f" ({esc(s.safe_mode_reason)})" if s.safe_mode_reason else "")
     loop = "<b>PAUSED</b>" if view.paused else "running"
-    lines.append(f"⚙️ Autonomy <b>{esc(view.autonomy.value)}</b> · Safe mode {safe} · Loop {loop}")
+    lines.append(f"⚙️ Autonomy <b>{esc(s.autonomy.value)}</b> · Safe mode {safe} · Loop {loop}")
     if view.cycle_running:
         nxt = "a cycle is running now"
     elif view.next_cycle_at is not None:
-        nxt = f"next cycle {clock_time(view.next_cycle_at)} ({until(view.next_cycle_at, view.now)})"
+        nxt = (
+            f"next cycle {clock_time(view.next_cycle_at, view.now)}"
+            f" ({until(view.next_cycle_at, view.now)})"
+        )
     else:
         nxt = "next cycle not scheduled"
     lines.append(f"⏱ {nxt}")
@@ -287,14 +323,16 @@ def render_state(view: StateView) -> str:
         s.active_opportunities, key=lambda o: (-(o.edge * o.confidence), o.market)
     )
     shown = opportunities[:TOP_OPPORTUNITIES]
-    count = f"{len(shown)} of {len(opportunities)}" if len(opportunities) > len(shown) else len(shown)
+    count = (
+        f"{len(shown)} of {len(opportunities)}" if len(opportunities) > len(shown) else len(shown)
+    )
     lines.append(f"<b>Top opportunities ({count})</b>" + ("" if shown else ": none"))
     for opp in shown:
         name = f" — <i>{esc(opp.title)}</i>" if opp.title else title(opp.market)
         lines.append(
             f"• {esc(opp.market)} {esc(opp.side.value)} edge {esc(opp.edge)}"
             f" conf {esc(opp.confidence)} [{esc(opp.source)}]"
-            f" until {clock_time(opp.expires_at)}{name}"
+            f" until {clock_time(opp.expires_at, s.timestamp)}{name}"
         )
     return "\n".join(lines)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -24,7 +25,9 @@ log = logging.getLogger(__name__)
 MESSAGE_LIMIT = 4000
 CAPTION_LIMIT = 1000
 
-_TOKEN = re.compile(r"<[^<>]*>|&(?:[a-zA-Z]+|#\d+|#x[0-9a-fA-F]+);|[^<&]|[<&]", re.DOTALL)
+# Tags, entities, runs of ordinary characters, single whitespace characters, and a stray
+# '<' or '&' (never produced by our renderer, but never allowed to derail the splitter).
+_TOKEN = re.compile(r"<[^<>]*>|&(?:[a-zA-Z]+|#\d+|#x[0-9a-fA-F]+);|[^<&\s]+|\s|[<&]", re.DOTALL)
 _TAG_NAME = re.compile(r"</?\s*([a-zA-Z][\w-]*)")
 
 
@@ -37,10 +40,17 @@ class _Token:
     text: str
     kind: Literal["open", "close", "text"]
     name: str = ""
+    units: int = 0
+
+    @classmethod
+    def of(
+        cls, text: str, kind: Literal["open", "close", "text"] = "text", name: str = ""
+    ) -> _Token:
+        return cls(text, kind, name, utf16_units(text))
 
     @property
-    def units(self) -> int:
-        return utf16_units(self.text)
+    def closer_units(self) -> int:
+        return len(self.name) + 3  # </name>
 
 
 def _tokenize(text: str) -> list[_Token]:
@@ -49,87 +59,133 @@ def _tokenize(text: str) -> list[_Token]:
         piece = match[0]
         tag = _TAG_NAME.match(piece) if piece.startswith("<") and len(piece) > 2 else None
         if tag is None:
-            tokens.append(_Token(piece, "text"))
+            tokens.append(_Token.of(piece))
         elif piece.startswith("</"):
-            tokens.append(_Token(piece, "close", tag[1].lower()))
+            tokens.append(_Token.of(piece, "close", tag[1].lower()))
         else:
-            tokens.append(_Token(piece, "open", tag[1].lower()))
+            tokens.append(_Token.of(piece, "open", tag[1].lower()))
     return tokens
 
 
-def _closers(stack: list[_Token]) -> str:
+def _closers(stack: Sequence[_Token]) -> str:
     return "".join(f"</{t.name}>" for t in reversed(stack))
 
 
-def _openers(stack: list[_Token]) -> list[_Token]:
-    return list(stack)
+def _fitting_prefix(text: str, room: int) -> int:
+    """How many characters of `text` fit in `room` UTF-16 units."""
+    used = 0
+    for count, char in enumerate(text):
+        used += 2 if ord(char) > 0xFFFF else 1
+        if used > room:
+            return count
+    return len(text)
 
 
-def _apply(stack: list[_Token], token: _Token) -> list[_Token]:
-    if token.kind == "open":
-        return [*stack, token]
-    if token.kind == "close" and stack and stack[-1].name == token.name:
-        return stack[:-1]
-    return stack
+@dataclass(frozen=True)
+class _Break:
+    index: int  # position in the chunk just after the break character
+    units: int  # size of the chunk up to there
+    stack: tuple[_Token, ...]  # tags open at that point
+
+
+class _Chunker:
+    """Packs tokens into chunks; see split_html."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.chunks: list[str] = []
+        self.cur: list[_Token] = []
+        self.units = 0
+        self.stack: list[_Token] = []
+        self.closing = 0  # units the closers of `stack` take
+        self.carried = 0  # tokens at the head of `cur` that only reopen tags
+        self.newline: _Break | None = None
+        self.space: _Break | None = None
+
+    def add(self, token: _Token) -> None:
+        while True:
+            if token.kind == "open":
+                need = token.units + token.closer_units
+            elif token.kind == "close" and self.stack and self.stack[-1].name == token.name:
+                need = token.units - token.closer_units
+            else:
+                need = token.units
+            if self.units + self.closing + need <= self.limit:
+                self._append(token)
+                return
+            splittable = token.kind == "text" and not token.text.startswith("&")
+            if splittable and len(token.text) > 1 and not self._good_break():
+                # A long run with nowhere better to break: split the run (never an entity).
+                room = self.limit - self.units - self.closing
+                keep = _fitting_prefix(token.text, room)
+                if keep > 0:
+                    self._append(_Token.of(token.text[:keep]))
+                    token = _Token.of(token.text[keep:])
+            if len(self.cur) <= self.carried:
+                raise ValueError(f"cannot fit {token.text[:40]!r} in {self.limit} characters")
+            self._cut()
+
+    def _good_break(self) -> bool:
+        half = self.limit // 2
+        return any(b is not None and b.units >= half for b in (self.newline, self.space))
+
+    def _append(self, token: _Token) -> None:
+        self.cur.append(token)
+        self.units += token.units
+        if token.kind == "open":
+            self.stack.append(token)
+            self.closing += token.closer_units
+        elif token.kind == "close" and self.stack and self.stack[-1].name == token.name:
+            self.closing -= self.stack.pop().closer_units
+        elif token.text in ("\n", " "):
+            brk = _Break(len(self.cur), self.units, tuple(self.stack))
+            if token.text == "\n":
+                self.newline = brk
+            else:
+                self.space = brk
+
+    def _cut(self) -> None:
+        half = self.limit // 2
+        cut = next(
+            (b for b in (self.newline, self.space) if b is not None and b.units >= half),
+            _Break(len(self.cur), self.units, tuple(self.stack)),
+        )
+        self.chunks.append("".join(t.text for t in self.cur[: cut.index]) + _closers(cut.stack))
+        rest = self.cur[cut.index :]
+        self.cur, self.units, self.stack, self.closing = [], 0, [], 0
+        self.newline = self.space = None
+        for token in cut.stack:
+            self._append(token)
+        self.carried = len(self.cur)
+        for token in rest:
+            self._append(token)
+        # Breaks inside the reopened tags would cut nothing.
+        for name in ("newline", "space"):
+            brk = getattr(self, name)
+            if brk is not None and brk.index <= self.carried:
+                setattr(self, name, None)
+
+    def finish(self) -> list[str]:
+        if len(self.cur) > self.carried:
+            self.chunks.append("".join(t.text for t in self.cur) + _closers(self.stack))
+        return self.chunks
 
 
 def split_html(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
     """Split Telegram HTML into chunks of at most `limit` UTF-16 units each.
 
-    Breaks after a newline where it can, else after a space, else anywhere between tokens.
-    Tags open at a break are closed at the end of the chunk and reopened at the start of the
-    next, so every chunk parses on its own; no character of the text is lost or duplicated.
-    Raises ValueError only when a single tag cannot fit in `limit` (never for our renderer).
+    Breaks after a newline in the second half of a chunk where it can, else after a space
+    there, else anywhere outside a tag or an entity. Tags open at a break are closed at the
+    end of the chunk and reopened at the start of the next, so every chunk parses on its own;
+    no character of the text is lost or duplicated. Raises ValueError only when a single tag
+    cannot fit in `limit` (never for our renderer).
     """
     if utf16_units(text) <= limit:
         return [text] if text else []
-    chunks: list[str] = []
-    cur: list[_Token] = []
-    cur_units = 0
-    stack: list[_Token] = []
-    # (index into cur just after a break character, the open-tag stack at that point)
-    newline_break: tuple[int, list[_Token]] | None = None
-    space_break: tuple[int, list[_Token]] | None = None
-    carried = 0  # tokens at the head of cur that only reopen tags
-
-    def rescan() -> None:
-        nonlocal newline_break, space_break
-        newline_break = space_break = None
-        state: list[_Token] = []
-        for index, token in enumerate(cur):
-            state = _apply(state, token)
-            if index + 1 <= carried:
-                continue
-            if token.kind == "text" and token.text == "\n":
-                newline_break = (index + 1, list(state))
-            elif token.kind == "text" and token.text == " ":
-                space_break = (index + 1, list(state))
-
+    chunker = _Chunker(limit)
     for token in _tokenize(text):
-        while True:
-            after = _apply(stack, token)
-            if cur_units + token.units + utf16_units(_closers(after)) <= limit:
-                cur.append(token)
-                cur_units += token.units
-                stack = after
-                if token.kind == "text" and token.text == "\n":
-                    newline_break = (len(cur), list(stack))
-                elif token.kind == "text" and token.text == " ":
-                    space_break = (len(cur), list(stack))
-                break
-            if len(cur) <= carried:
-                raise ValueError(f"cannot fit {token.text[:40]!r} in {limit} characters")
-            cut = newline_break or space_break or (len(cur), list(stack))
-            index, cut_stack = cut
-            chunks.append("".join(t.text for t in cur[:index]) + _closers(cut_stack))
-            reopened = _openers(cut_stack)
-            cur = reopened + cur[index:]
-            carried = len(reopened)
-            cur_units = sum(t.units for t in cur)
-            rescan()
-    if len(cur) > carried:
-        chunks.append("".join(t.text for t in cur) + _closers(stack))
-    return chunks
+        chunker.add(token)
+    return chunker.finish()
 
 
 def html_to_plain(text: str) -> str:
@@ -238,7 +294,9 @@ class Sender:
         except BadRequest as exc:
             if "not modified" in str(exc).lower():
                 return True
-            log.error("Telegram refused to edit message %s in chat %s: %s", message_id, chat_id, exc)
+            log.error(
+                "Telegram refused to edit message %s in chat %s: %s", message_id, chat_id, exc
+            )
             return False
         except TelegramError as exc:
             self._log_failure(f"edit message {message_id} in", chat_id, exc)
@@ -262,7 +320,7 @@ class Sender:
 
     async def answer(self, query_id: str, text: str, *, alert: bool = False) -> bool:
         """Answer a button press: a toast, or a dialog when `alert` (at most 200 characters)."""
-        shown = text if len(text) <= 200 else text[:199] + "…"
+        shown = text if utf16_units(text) <= 200 else text[: _fitting_prefix(text, 199)] + "…"
         try:
             await self._bot.answer_callback_query(query_id, text=shown, show_alert=alert)
         except TelegramError as exc:

@@ -21,7 +21,16 @@ from director.act import Execution, client_order_id, execute
 from director.brains.base import Brain, ThinkContext, ThinkResult
 from director.exchanges.base import Exchange
 from director.guard import Limits, Verdict, approval_reason, check_action, check_plan
-from director.models import Action, Autonomy, Plan, Priority, SystemState
+from director.models import (
+    Action,
+    Autonomy,
+    CancelOrder,
+    Plan,
+    Priority,
+    SourceHealth,
+    SystemHealth,
+    SystemState,
+)
 from director.reporting import (
     ActionOutcome,
     ApprovalDecision,
@@ -30,6 +39,7 @@ from director.reporting import (
     Reporter,
     StateSummary,
 )
+from director.review import Reviewer
 from director.rulebook import RuleSet
 from director.sense import NewsSource, OpportunitySource, RiskSettings, Senser
 from director.settings import Settings
@@ -81,6 +91,7 @@ class Director:
                 max_exposure=settings.max_exposure, daily_loss_limit=settings.daily_loss_limit
             ),
         )
+        self.reviewer = Reviewer(store, exchange, sample=settings.review_sample, clock=clock)
         self.next_cycle_at: datetime | None = None
         self._cycle_lock = asyncio.Lock()
         self._act_lock = asyncio.Lock()
@@ -96,7 +107,7 @@ class Director:
         return await self.store.autonomy() or self.settings.autonomy
 
     async def ai_spend_today(self) -> Decimal:
-        now = self.clock()
+        now = self.clock().astimezone(UTC)
         midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
         return await self.store.llm_spend_since(midnight)
 
@@ -111,12 +122,44 @@ class Director:
     async def sense(self) -> SystemState:
         """A fresh State of the Union, not recorded (for /state and approval re-checks)."""
         now = self.clock()
-        return await self.senser.gather(
+        state = await self.senser.gather(
             now,
             safe_mode=await self.store.safe_mode(),
             autonomy=await self.autonomy(),
             equity_24h_ago=await self.store.equity_at(now - timedelta(hours=24)),
         )
+        parked = await self._parked()
+        if parked:
+            state = state.model_copy(
+                update={"awaiting_approval": sorted({m for _, m in parked.values() if m})}
+            )
+        ai = self.brain_status()
+        if ai is None:
+            return state
+        # Not critical: when the AI is down the rules brain keeps trading, in limits.
+        health = state.system_health
+        sources = {**health.sources, "ai": SourceHealth(ok=not ai[0], detail=ai[1])}
+        return state.model_copy(
+            update={"system_health": SystemHealth(sources=sources, counters=health.counters)}
+        )
+
+    async def _parked(self) -> dict[int, tuple[str, str | None]]:
+        """Pending approval id → (its action's key, its market)."""
+        parked = {}
+        for approval in await self.store.pending_approvals():
+            action = await self.store.action(approval.action_id)
+            if action is not None:
+                parsed = ACTION_ADAPTER.validate_python(action.action)
+                parked[approval.id] = (_action_key(parsed), action.market)
+        return parked
+
+    def brain_status(self) -> tuple[bool, str] | None:
+        """(degraded, one-line summary) for a brain that reports its status (the AI router)."""
+        status = getattr(self.brain, "status", None)
+        if status is None:
+            return None
+        current = status()
+        return bool(current.degraded), str(current.summary())
 
     # --- operator controls -----------------------------------------------------------------
 
@@ -273,12 +316,13 @@ class Director:
         verdicts = check_plan(plan, state, self.limits(rules), block_new_exposure=block)
         autonomy = state.autonomy
         install = await self.install_id()
+        parked = {key: approval_id for approval_id, (key, _) in (await self._parked()).items()}
         outcomes = []
         async with self._act_lock:
             for idx, (action, verdict) in enumerate(zip(plan.actions, verdicts, strict=True)):
                 outcomes.append(
                     await self._act_one(
-                        cycle_id, idx, action, verdict, state, autonomy, think, install
+                        cycle_id, idx, action, verdict, state, autonomy, think, install, parked
                     )
                 )
         return outcomes
@@ -293,6 +337,7 @@ class Director:
         autonomy: Autonomy,
         think: ThinkResult,
         install: str,
+        parked: dict[str, int],
     ) -> ActionOutcome:
         now = self.clock()
         coid = client_order_id(install, cycle_id, idx)
@@ -357,6 +402,10 @@ class Director:
             escalated=think.escalated,
             cost_threshold=self.settings.approval_cost_threshold,
         )
+        if why is not None and _action_key(action) in parked:
+            waiting = f"already awaiting approval #{parked[_action_key(action)]}"
+            action_id = await record("noop", waiting, ActionStatus.SKIPPED)
+            return outcome(ActionStatus.SKIPPED, "noop", waiting, action_id=action_id)
         if why is not None:
             action_id = await record("needs_approval", why, ActionStatus.AWAITING_APPROVAL)
             approval = await self.store.create_approval(
@@ -528,6 +577,14 @@ class Director:
                 await closer()
             except Exception:
                 log.exception("error while closing")
+
+
+def _action_key(action: Action) -> str:
+    """Actions with the same key do the same thing: one approval request is enough."""
+    if isinstance(action, CancelOrder):
+        return f"cancel:{action.details.order_id}"
+    market = getattr(action.details, "market", "")
+    return f"{action.action_type}:{market}"
 
 
 def _ms(start: float) -> float:

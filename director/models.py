@@ -258,6 +258,8 @@ class SystemState(Frozen):
     markets: dict[str, Market] = Field(default_factory=dict)
     news: list[NewsItem] = Field(default_factory=list)
     exchange: str = "paper"
+    # Markets with an action parked for a human: a brain should not propose them again.
+    awaiting_approval: list[str] = Field(default_factory=list)
 
     def position(self, market: str) -> Position | None:
         return next((p for p in self.open_positions if p.market == market), None)

@@ -24,6 +24,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from director.brains.pricing import parse_model_prices
 from director.models import Autonomy
 
 DEFAULT_PLANNER = "claude-sonnet-5-5"
@@ -141,6 +142,10 @@ class Settings(BaseSettings):
         60.0, gt=0, le=600, validation_alias=_env("OMEGA_AI_TIMEOUT_SECONDS")
     )
     ai_max_retries: int = Field(2, ge=0, le=10, validation_alias=_env("OMEGA_AI_MAX_RETRIES"))
+    model_prices: Annotated[dict[str, tuple[Decimal, Decimal]], NoDecode] = Field(
+        default_factory=lambda: dict(DEFAULT_MODEL_PRICES),
+        validation_alias=_env("OMEGA_MODEL_PRICES"),
+    )
 
     # Sources
     opportunity_feed: Path | None = Field(None, validation_alias=_env("OMEGA_OPPORTUNITY_FEED"))
@@ -200,6 +205,13 @@ class Settings(BaseSettings):
                 if not re.fullmatch(r"-?\d+", part):
                     raise ValueError(f"{part!r} is not a numeric Telegram user id")
             return [int(p) for p in parts]
+        return value
+
+    @field_validator("model_prices", mode="before")
+    @classmethod
+    def _prices(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {**DEFAULT_MODEL_PRICES, **parse_model_prices(value)}
         return value
 
     @field_validator("news_feeds", mode="before")

@@ -215,6 +215,27 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX paper_settlements_at ON paper_settlements (settled_at);
         """,
     ),
+    (
+        3,
+        """
+        CREATE TABLE reviews (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            created_at TEXT NOT NULL,
+            trigger TEXT NOT NULL,
+            source TEXT NOT NULL,
+            rules_version INTEGER NOT NULL,
+            report_json TEXT NOT NULL,
+            suggestion_json TEXT,
+            status TEXT NOT NULL,
+            error TEXT,
+            decided_by TEXT,
+            decided_at TEXT,
+            applied_version INTEGER,
+            chat_id INTEGER,
+            message_id INTEGER
+        );
+        """,
+    ),
 ]
 
 
@@ -309,6 +330,24 @@ class CycleRecord:
     timings: dict[str, float] | None
     report: dict[str, Any] | None
     error: str | None
+
+
+@dataclass(frozen=True)
+class ReviewRecord:
+    id: int
+    created_at: datetime
+    trigger: str
+    source: str
+    rules_version: int
+    report: dict[str, Any]
+    suggestion: dict[str, Any] | None
+    status: str  # "pending", "no_change", "failed", "applied", "dismissed", "applying"
+    error: str | None
+    decided_by: str | None
+    decided_at: datetime | None
+    applied_version: int | None
+    chat_id: int | None
+    message_id: int | None
 
 
 def _dec(text: str | None) -> Decimal | None:
@@ -752,6 +791,71 @@ class Store:
             (chat_id, message_id, approval_id),
         )
 
+    async def recent_cycles_with_state(self, limit: int) -> list[CycleRecord]:
+        cur = await self._conn.execute(
+            "SELECT * FROM cycles WHERE state_json IS NOT NULL ORDER BY id DESC LIMIT ?", (limit,)
+        )
+        return [_cycle(row) for row in await cur.fetchall()]
+
+    # --- reviews -------------------------------------------------------------------------
+
+    async def add_review(
+        self,
+        *,
+        now: datetime,
+        trigger: str,
+        source: str,
+        rules_version: int,
+        report: dict[str, Any],
+        suggestion: dict[str, Any] | None,
+        status: str,
+        error: str | None = None,
+    ) -> int:
+        cur = await self._conn.execute(
+            "INSERT INTO reviews (created_at, trigger, source, rules_version, report_json,"
+            " suggestion_json, status, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                iso(now),
+                trigger,
+                source,
+                rules_version,
+                json.dumps(report, default=str),
+                None if suggestion is None else json.dumps(suggestion, default=str),
+                status,
+                error,
+            ),
+        )
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    async def review(self, review_id: int) -> ReviewRecord | None:
+        cur = await self._conn.execute("SELECT * FROM reviews WHERE id = ?", (review_id,))
+        row = await cur.fetchone()
+        return None if row is None else _review(row)
+
+    async def claim_review(self, review_id: int, *, to: str, by: str, now: datetime) -> bool:
+        """pending → `to`, atomically: one decision of any number of presses wins."""
+        cur = await self._conn.execute(
+            "UPDATE reviews SET status = ?, decided_by = ?, decided_at = ?"
+            " WHERE id = ? AND status = 'pending'",
+            (to, by, iso(now), review_id),
+        )
+        return cur.rowcount == 1
+
+    async def settle_review(
+        self, review_id: int, *, status: str, applied_version: int | None
+    ) -> None:
+        await self._conn.execute(
+            "UPDATE reviews SET status = ?, applied_version = ? WHERE id = ?",
+            (status, applied_version, review_id),
+        )
+
+    async def set_review_message(self, review_id: int, chat_id: int, message_id: int) -> None:
+        await self._conn.execute(
+            "UPDATE reviews SET chat_id = ?, message_id = ? WHERE id = ?",
+            (chat_id, message_id, review_id),
+        )
+
     # --- LLM usage (the brains.base.UsageLedger port) -----------------------------------
 
     async def record_llm_call(self, call: LLMCall) -> None:
@@ -852,6 +956,25 @@ def _approval(row: aiosqlite.Row) -> ApprovalRecord:
         decided_by=row["decided_by"],
         decided_at=parse_ts(row["decided_at"]),
         result=row["result"],
+        chat_id=row["chat_id"],
+        message_id=row["message_id"],
+    )
+
+
+def _review(row: aiosqlite.Row) -> ReviewRecord:
+    return ReviewRecord(
+        id=row["id"],
+        created_at=datetime.fromisoformat(row["created_at"]),
+        trigger=row["trigger"],
+        source=row["source"],
+        rules_version=row["rules_version"],
+        report=json.loads(row["report_json"]),
+        suggestion=_json(row["suggestion_json"]),
+        status=row["status"],
+        error=row["error"],
+        decided_by=row["decided_by"],
+        decided_at=parse_ts(row["decided_at"]),
+        applied_version=row["applied_version"],
         chat_id=row["chat_id"],
         message_id=row["message_id"],
     )

@@ -11,11 +11,13 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from director.app import build_director
 from director.console import ConsoleReporter, format_state
 from director.director import Director
 from director.logging_setup import configure_logging
+from director.review import format_review
 from director.runner import run_loop
 from director.settings import Settings, SettingsError, load_settings
 from director.store import StoreError
@@ -42,7 +44,75 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("cycle", help="run one cycle now and print it")
     sub.add_parser("state", help="print the State of the Union")
     sub.add_parser("review", help="run one review now and print it")
+    _add_backtest_parser(sub)
     return parser
+
+
+def _add_backtest_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from director.backtest import BRAINS
+
+    backtest = sub.add_parser(
+        "backtest",
+        help="run the director on the paper simulator over simulated days, against baselines",
+    )
+    backtest.add_argument("--days", type=int, default=30, help="simulated days (default 30)")
+    backtest.add_argument("--seed", type=int, default=7, help="market path seed (default 7)")
+    backtest.add_argument(
+        "--brain", choices=BRAINS, default=None, help="the brain to measure (default rules)"
+    )
+    backtest.add_argument(
+        "--compare",
+        default=None,
+        metavar="BRAINS",
+        help="comma-separated brains to run on the same market path, e.g. rules,naive,none",
+    )
+    backtest.add_argument(
+        "--approvals",
+        choices=("approve", "reject"),
+        default="approve",
+        help="how approval requests are decided (default approve)",
+    )
+    backtest.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="keep the databases and write report.json and equity.png here "
+        "(default: temporary databases, reports in ./backtest-report)",
+    )
+    backtest.add_argument(
+        "--allow-api-spend",
+        action="store_true",
+        help="let the claude brain call the API for answers not in the replay cache",
+    )
+    backtest.add_argument(
+        "--replay-cache",
+        type=Path,
+        default=Path("omega-replay"),
+        metavar="DIR",
+        help="where the claude brain's answers are recorded and replayed (default ./omega-replay)",
+    )
+
+
+async def _backtest(settings: Settings, args: argparse.Namespace) -> int:
+    from director.backtest.command import BacktestOptions, run_command
+    from director.backtest.runner import BacktestError
+
+    options = BacktestOptions(
+        days=args.days,
+        seed=args.seed,
+        brain=args.brain,
+        compare=args.compare,
+        approvals=args.approvals,
+        out=args.out,
+        allow_api_spend=args.allow_api_spend,
+        replay_dir=args.replay_cache,
+    )
+    try:
+        return await run_command(options, settings)
+    except BacktestError as exc:
+        print(f"omega-director: backtest: {exc}", file=sys.stderr)
+        return 2
 
 
 async def _with_director(settings: Settings, work: str) -> int:
@@ -62,13 +132,9 @@ async def _with_director(settings: Settings, work: str) -> int:
 
 
 async def _review(director: Director) -> int:
-    try:
-        from director.review import run_review_text
-    except ImportError:
-        print("The review is not built yet: it arrives with the review feature.")
-        return 0
-    print(await run_review_text(director))
-    return 0
+    report = await director.reviewer.run("manual")
+    print(format_review(report))
+    return 1 if report.status == "failed" else 0
 
 
 async def _console(settings: Settings, cycles: int | None, interval: float | None) -> int:
@@ -109,6 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(settings, args)
+        if args.command == "backtest":
+            return asyncio.run(_backtest(settings, args))
         return asyncio.run(_with_director(settings, args.command))
     except (SettingsError, StoreError) as exc:
         print(f"omega-director: {exc}", file=sys.stderr)

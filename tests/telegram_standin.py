@@ -23,6 +23,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
@@ -190,7 +191,7 @@ class TelegramStandIn:
         bot_username: str = "omega_standin_bot",
     ) -> None:
         self.token = token
-        self.bot_user = {
+        self.bot_user: dict[str, Any] = {
             "id": bot_id,
             "is_bot": True,
             "first_name": "Omega",
@@ -221,7 +222,9 @@ class TelegramStandIn:
         server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         server.daemon_threads = True
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="tg-standin")
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="tg-standin"
+        )
         self._thread.daemon = True
         self._thread.start()
         return self
@@ -314,6 +317,10 @@ class TelegramStandIn:
             self._push({"callback_query": query})
             return query_id
 
+    def batch(self) -> AbstractContextManager[bool]:
+        """Hold back getUpdates while several updates are queued, so one poll returns them all."""
+        return self._lock
+
     # --- what the tests look at ----------------------------------------------------------
 
     def calls(self, method: str) -> list[Recorded]:
@@ -378,6 +385,16 @@ class TelegramStandIn:
             return None
 
         return await self.wait_for(find, timeout=timeout, what=f"a message with {contains!r}")
+
+    async def wait_for_edit(
+        self, message: StoredMessage, *, edits: int = 1, timeout: float = 10.0
+    ) -> StoredMessage:
+        """`message` once the bot has edited it `edits` times."""
+        return await self.wait_for(
+            lambda: message if message.edits >= edits else None,
+            timeout=timeout,
+            what=f"edit #{edits} of message {message.message_id}",
+        )
 
     async def wait_for_answer(self, query_id: str, *, timeout: float = 10.0) -> dict[str, str]:
         return await self.wait_for(
@@ -668,6 +685,9 @@ def _markup(params: dict[str, str]) -> dict[str, Any] | None:
 class _Handler(BaseHTTPRequestHandler):
     owner: TelegramStandIn
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; without TCP_NODELAY, Nagle's algorithm and the
+    # client's delayed ACK add ~40 ms to every response.
+    disable_nagle_algorithm = True
 
     def do_POST(self) -> None:
         self._serve()

@@ -112,7 +112,7 @@ class ClaudeBrain:
         self._ledger = ledger
         self._clock = clock
         self._monotonic = monotonic
-        self._prices = prices or PriceTable()
+        self._prices = prices or PriceTable(settings.model_prices)
         self._limits = GuardLimits.from_settings(settings)
         self._state_limits = state_limits or StateLimits()
         self._owns_client = client is None
@@ -211,6 +211,9 @@ class ClaudeBrain:
             market = state.markets.get(action.details.market)
             if market is None:
                 problems.append(f"{what} dropped: no quote for the market to complete it from")
+                continue
+            if not market.is_open:
+                problems.append(f"{what} dropped: the market is {market.status.value}")
                 continue
             if fills >= MAX_EXECUTOR_CALLS:
                 problems.append(f"{what} dropped: more than {MAX_EXECUTOR_CALLS} orders to fill")
@@ -447,7 +450,8 @@ def _client_from(settings: Settings) -> AsyncAnthropic:
 
 def describe_api_error(exc: anthropic.APIError, settings: Settings) -> str:
     """One line for the operator; never includes a credential (the SDK's errors don't)."""
-    retries = f" after {settings.ai_max_retries} retries" if settings.ai_max_retries else ""
+    count = settings.ai_max_retries
+    retries = f" after {count} {'retry' if count == 1 else 'retries'}" if count else ""
     if isinstance(exc, anthropic.APITimeoutError):
         return f"timed out ({settings.ai_timeout_seconds:g}s per attempt){retries}"
     if isinstance(exc, anthropic.APIConnectionError):

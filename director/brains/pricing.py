@@ -5,6 +5,10 @@ Prices are dollars per million tokens, (input, output), keyed by a model class (
 so "claude-sonnet-5-5" matches "sonnet" unless the table names it exactly. A model the table
 does not know is priced at the table's most expensive rate: the daily budget must never
 under-count spend because someone configured a new model id.
+
+This module imports nothing from the rest of the project, so settings.py can use
+parse_model_prices to validate an OMEGA_MODEL_PRICES setting without an import cycle; the
+default table is settings.DEFAULT_MODEL_PRICES.
 """
 
 from __future__ import annotations
@@ -14,8 +18,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
-
-from director.settings import DEFAULT_MODEL_PRICES
 
 MILLION = Decimal(1_000_000)
 # Anthropic bills 5-minute cache writes at 1.25x the input rate and cache reads at 0.1x.
@@ -51,7 +53,7 @@ def _count(value: Any) -> int:
 class PriceTable:
     """Dollars per million tokens by model class or id."""
 
-    def __init__(self, prices: Mapping[str, tuple[Decimal, Decimal]] = DEFAULT_MODEL_PRICES):
+    def __init__(self, prices: Mapping[str, tuple[Decimal, Decimal]]) -> None:
         if not prices:
             raise ValueError("a price table needs at least one entry")
         cleaned: dict[str, tuple[Decimal, Decimal]] = {}

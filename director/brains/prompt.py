@@ -116,6 +116,13 @@ class StateLimits:
     news: int = 10
     title_chars: int = 80
 
+    def __post_init__(self) -> None:
+        for name in ("opportunities", "positions", "orders", "news"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"StateLimits.{name} must be >= 0")
+        if self.title_chars < 8:
+            raise ValueError("StateLimits.title_chars must be >= 8")
+
 
 # --- the static prefix -------------------------------------------------------------------
 

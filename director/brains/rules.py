@@ -130,10 +130,17 @@ class RulesBrain:
             f"{total} opportunities detected. Rule 2 applies. Filtering for confidence > "
             f"{t.min_confidence} and edge > {t.min_edge} leaves {len(qualified)}."
         )
-        busy = {o.market for o in state.pending_orders} | {p.market for p in state.open_positions}
+        busy = (
+            {o.market for o in state.pending_orders}
+            | {p.market for p in state.open_positions}
+            | set(state.awaiting_approval)
+        )
         fresh = [o for o in qualified if o.market not in busy]
         if len(fresh) < len(qualified):
-            text += f" {len(qualified) - len(fresh)} already held or working: skipped."
+            text += (
+                f" {len(qualified) - len(fresh)} already held, working or awaiting approval: "
+                "skipped."
+            )
         fresh.sort(key=lambda o: (-o.edge, -o.confidence, o.market))
         if not fresh:
             return [], text

@@ -132,9 +132,7 @@ class SimMarket:
         return None if self.yes_ask is None else 100 - self.yes_ask
 
     def to_market(self) -> Market:
-        # The fields come from this module's own arithmetic, already in range: constructing
-        # without validation keeps a 1,000-market snapshot to a fraction of a millisecond.
-        return Market.model_construct(
+        return Market(
             ticker=self.ticker,
             title=self.title,
             event_ticker=self.event_ticker,
@@ -485,7 +483,7 @@ class Simulator:
     ) -> SimMarket:
         vol_per_hour = rng.uniform(0.05, 0.25)
         jumps_per_day = rng.uniform(0.1, 1.0)
-        bias_sd = rng.uniform(0.05, 0.45)
+        bias_sd = rng.uniform(0.03, 0.3)
         half_life_hours = rng.uniform(1.0, 12.0)
         limit = _X_LIMIT if spec.kind is Kind.BINARY else _W_LIMIT
         seq = self.next_seq

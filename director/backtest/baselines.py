@@ -1,0 +1,126 @@
+"""The baselines a brain is measured against (Brain protocol, director/brains/base.py).
+
+- `none` never trades: its equity is the starting cash, so any other brain's numbers read as
+  "better or worse than doing nothing".
+- `naive` takes every opportunity the scanners report, in the order SENSE ranks them, at the
+  largest size the guard allows: no confidence or edge filter, no concern for risk beyond the
+  hard limits. It is what a trader gets by wiring a scanner straight to an order placer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_FLOOR, Decimal
+
+from director.brains.base import ThinkContext, ThinkResult
+from director.fees import fee_per_contract, taker_fee
+from director.guard import HARD_RISK_LIMIT, MAX_PRICE, MIN_PRICE
+from director.models import (
+    CENT,
+    Action,
+    Opportunity,
+    PlaceOrder,
+    PlaceOrderDetails,
+    Plan,
+    Priority,
+    SystemState,
+)
+from director.rulebook import RuleSet
+from director.settings import Settings
+
+
+class NoneBrain:
+    """Never trades."""
+
+    name = "none"
+
+    async def think(self, state: SystemState, rules: RuleSet, context: ThinkContext) -> ThinkResult:
+        return ThinkResult(plan=Plan.no_op("Baseline `none`: never trades."), brain=self.name)
+
+    async def close(self) -> None:
+        return None
+
+
+@dataclass
+class _Room:
+    """Cash and exposure left for the rest of the plan, as the guard will count them."""
+
+    cash: Decimal
+    exposure_left: Decimal
+
+
+class NaiveBrain:
+    """Every opportunity, at the largest size the guard allows."""
+
+    name = "naive"
+
+    def __init__(self, settings: Settings) -> None:
+        self._max_contracts = settings.max_order_contracts
+        self._max_cost = settings.max_order_cost
+        self._max_exposure = settings.max_exposure
+
+    async def think(self, state: SystemState, rules: RuleSet, context: ThinkContext) -> ThinkResult:
+        return ThinkResult(plan=self.plan(state, rules), brain=self.name)
+
+    async def close(self) -> None:
+        return None
+
+    def plan(self, state: SystemState, rules: RuleSet) -> Plan:
+        total = len(state.active_opportunities)
+        risk_limit = min(rules.thresholds.risk_limit, HARD_RISK_LIMIT)
+        if state.safe_mode:
+            return Plan.no_op(f"{total} opportunities; safe mode: the guard allows no new orders.")
+        if state.current_risk_score > risk_limit:
+            return Plan.no_op(
+                f"{total} opportunities; risk {state.current_risk_score:.2f} > {risk_limit:.2f}: "
+                "the guard allows no new exposure."
+            )
+        cap = (self._max_exposure * state.equity).quantize(CENT)
+        room = _Room(cash=state.portfolio_cash, exposure_left=cap - state.exposure)
+        actions: list[Action] = []
+        taken: set[str] = set()
+        for opportunity in state.active_opportunities:
+            # The guard allows one order per market per plan.
+            if opportunity.market in taken:
+                continue
+            order = self._largest(opportunity, state, room)
+            if order is None:
+                continue
+            taken.add(opportunity.market)
+            actions.append(order)
+        return Plan(
+            reasoning=(
+                f"Baseline `naive`: {total} opportunities, {len(actions)} taken at the largest "
+                "size the guard allows."
+            ),
+            actions=actions,
+            priority=Priority.MEDIUM if actions else Priority.LOW,
+        )
+
+    def _largest(
+        self, opportunity: Opportunity, state: SystemState, room: _Room
+    ) -> PlaceOrder | None:
+        market = state.markets.get(opportunity.market)
+        if market is None or not market.is_open:
+            return None
+        price = market.ask(opportunity.side)
+        if price is None or not MIN_PRICE <= price <= MAX_PRICE or price != price.quantize(CENT):
+            return None
+        spend = min(self._max_cost, room.cash)
+        if spend <= 0 or room.exposure_left < price:
+            return None
+        by_cost = (spend / (price + fee_per_contract(price))).to_integral_value(ROUND_FLOOR)
+        by_exposure = (room.exposure_left / price).to_integral_value(ROUND_FLOOR)
+        quantity = min(int(by_cost), int(by_exposure), self._max_contracts)
+        # The fee rounds up to the cent, so the estimate above can be a contract or two high.
+        while quantity > 0 and price * quantity + taker_fee(quantity, price) > spend:
+            quantity -= 1
+        if quantity < 1:
+            return None
+        room.cash -= price * quantity + taker_fee(quantity, price)
+        room.exposure_left -= price * quantity
+        return PlaceOrder(
+            details=PlaceOrderDetails(
+                market=opportunity.market, side=opportunity.side, price=price, quantity=quantity
+            )
+        )

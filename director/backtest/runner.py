@@ -1,0 +1,343 @@
+"""Run the real Director against the paper venue on a simulated clock, one brain at a time.
+
+Every brain compared gets its own fresh database and paper account with the same seed and the
+same start time, so they all see the same market path (the simulator's markets never react to
+orders). A cycle runs at every OMEGA_CYCLE_SECONDS of simulated time; the clock jumps, nothing
+sleeps. Approval requests are decided by the policy (`approve` or `reject`) right after the
+cycle that raised them, by the same `decide_approval` path a Telegram press takes, re-check
+included.
+
+Nothing here reads the wall clock or an unseeded random source; wall time is measured only
+for the separate `runtime` figures.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from director.backtest import BRAINS
+from director.backtest.baselines import NaiveBrain, NoneBrain
+from director.backtest.metrics import hit_rate, trade_results
+from director.backtest.replay import RecordReplayTransport, ReplayStats, ResponseCache
+from director.backtest.simclock import SimClock
+from director.backtest.tally import BacktestReporter, BrainResult, MeteredBrain, RunTally
+from director.brains.base import Brain
+from director.brains.rules import RulesBrain
+from director.director import Director
+from director.exchanges.paper import PaperExchange
+from director.scanners.paper_scanner import PaperScanner
+from director.scanners.sources import ScannerSource
+from director.settings import Settings
+from director.store import Store
+
+if TYPE_CHECKING:
+    from anthropic import AsyncAnthropic
+
+log = logging.getLogger(__name__)
+
+ApprovalPolicy = Literal["approve", "reject"]
+# A Monday at midnight UTC: on the simulator's 5-minute grid and at a UTC day boundary, so
+# simulated days line up with the AI budget's days.
+DEFAULT_START = datetime(2026, 1, 5, tzinfo=UTC)
+MAX_DAYS = 366
+TRIGGER = "backtest"
+APPROVER = "backtest"
+# Replay-only clients never reach the network; the SDK still insists on a key.
+_REPLAY_ONLY_KEY = "replay-only-no-key"
+
+Progress = Callable[[str, int, int], None]  # (brain, cycles done, cycles in total)
+
+
+class BacktestError(Exception):
+    """The backtest can't run or had to stop; the message says why."""
+
+
+@dataclass(frozen=True)
+class BacktestConfig:
+    days: int
+    seed: int
+    brains: tuple[str, ...]
+    approvals: ApprovalPolicy = "approve"
+    start: datetime = DEFAULT_START
+    # Keep each brain's database here (<dir>/<brain>.db); None: a temporary directory.
+    db_dir: Path | None = None
+    replay_dir: Path = Path("omega-replay")
+    allow_api_spend: bool = False
+
+    def __post_init__(self) -> None:
+        if isinstance(self.days, bool) or not isinstance(self.days, int):
+            raise BacktestError(f"--days must be a whole number, got {self.days!r}")
+        if not 1 <= self.days <= MAX_DAYS:
+            raise BacktestError(f"--days must be between 1 and {MAX_DAYS}, got {self.days}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise BacktestError(f"--seed must be an integer, got {self.seed!r}")
+        if not self.brains:
+            raise BacktestError("no brain to run")
+        unknown = [b for b in self.brains if b not in BRAINS]
+        if unknown:
+            raise BacktestError(f"unknown brain {unknown[0]!r}: choose from {', '.join(BRAINS)}")
+        if len(set(self.brains)) != len(self.brains):
+            raise BacktestError("a brain is named twice")
+        if self.approvals not in ("approve", "reject"):
+            raise BacktestError(f"--approvals must be approve or reject, got {self.approvals!r}")
+        if self.start.tzinfo is None:
+            raise BacktestError("the start time must be timezone-aware")
+
+    def cycles(self, cycle_seconds: int) -> int:
+        return self.days * 86_400 // cycle_seconds
+
+
+@dataclass(frozen=True)
+class RunSetup:
+    """The settings every brain ran under: part of the report, so a reader can rerun it."""
+
+    days: int
+    seed: int
+    start: datetime
+    cycle_seconds: int
+    cycles: int
+    approvals: str
+    autonomy: str
+    markets: int
+    starting_cash: Decimal
+    max_order_contracts: int
+    max_order_cost: Decimal
+    max_exposure: Decimal
+    daily_loss_limit: Decimal
+    approval_cost_threshold: Decimal
+    models: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BrainRuntime:
+    wall_seconds: float
+    replay: ReplayStats | None = None
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    setup: RunSetup
+    results: dict[str, BrainResult]
+    # Wall-clock figures and cache traffic: vary run to run, so kept apart from `results`.
+    runtime: dict[str, BrainRuntime]
+
+
+def backtest_settings(settings: Settings, seed: int, db_path: Path) -> Settings:
+    """The operator's settings (limits, autonomy, cycle, models) on the paper venue."""
+    return settings.model_copy(
+        update={
+            "exchange": "paper",
+            "db_path": db_path,
+            "paper_seed": seed,
+            "opportunity_feed": None,
+            "news_feeds": [],
+        }
+    )
+
+
+def describe_setup(config: BacktestConfig, settings: Settings) -> RunSetup:
+    paper = settings.model_copy(update={"exchange": "paper"})
+    models: dict[str, str] = {}
+    if "claude" in config.brains:
+        models = {
+            "planner": settings.model_planner,
+            "executor": settings.model_executor,
+            "escalation": settings.model_escalation,
+        }
+    return RunSetup(
+        days=config.days,
+        seed=config.seed,
+        start=config.start,
+        cycle_seconds=settings.cycle_seconds,
+        cycles=config.cycles(settings.cycle_seconds),
+        approvals=config.approvals,
+        autonomy=paper.autonomy.value,
+        markets=settings.paper_markets,
+        starting_cash=settings.paper_starting_cash,
+        max_order_contracts=settings.max_order_contracts,
+        max_order_cost=settings.max_order_cost,
+        max_exposure=settings.max_exposure,
+        daily_loss_limit=settings.daily_loss_limit,
+        approval_cost_threshold=settings.approval_cost_threshold,
+        models=models,
+    )
+
+
+async def run_backtest(
+    config: BacktestConfig, settings: Settings, *, progress: Progress | None = None
+) -> BacktestResult:
+    """Every brain of `config`, one after another, over the same market path."""
+    if "claude" in config.brains and config.allow_api_spend and settings.anthropic_api_key is None:
+        raise BacktestError("--allow-api-spend needs ANTHROPIC_API_KEY to record new answers")
+    cycles = config.cycles(settings.cycle_seconds)
+    if cycles < 2:
+        raise BacktestError(
+            f"{config.days} day(s) of {settings.cycle_seconds}s cycles is {cycles} cycle(s): "
+            "a backtest needs at least 2"
+        )
+    if config.db_dir is not None:
+        if config.db_dir.exists() and not config.db_dir.is_dir():
+            raise BacktestError(f"{config.db_dir} exists and is not a directory")
+        taken = [b for b in config.brains if (config.db_dir / f"{b}.db").exists()]
+        if taken:
+            raise BacktestError(
+                f"{config.db_dir / (taken[0] + '.db')} already exists: a backtest starts from "
+                "a fresh database; choose another --out or move the old one away"
+            )
+    setup = describe_setup(config, settings)
+    results: dict[str, BrainResult] = {}
+    runtime: dict[str, BrainRuntime] = {}
+    with tempfile.TemporaryDirectory(prefix="omega-backtest-") as scratch:
+        db_dir = config.db_dir or Path(scratch)
+        db_dir.mkdir(parents=True, exist_ok=True)
+        for brain in config.brains:
+            started = time.perf_counter()
+            result, replay = await _run_brain(
+                brain,
+                config,
+                setup,
+                backtest_settings(settings, config.seed, db_dir / f"{brain}.db"),
+                progress,
+            )
+            results[brain] = result
+            runtime[brain] = BrainRuntime(round(time.perf_counter() - started, 3), replay)
+    return BacktestResult(setup=setup, results=results, runtime=runtime)
+
+
+async def _run_brain(
+    name: str,
+    config: BacktestConfig,
+    setup: RunSetup,
+    settings: Settings,
+    progress: Progress | None,
+) -> tuple[BrainResult, ReplayStats | None]:
+    clock = SimClock(config.start)
+    store = await Store.open(settings.db_path)
+    transport: RecordReplayTransport | None = None
+    client: AsyncAnthropic | None = None
+    director: Director | None = None
+    try:
+        exchange = await PaperExchange.open(
+            store,
+            seed=config.seed,
+            n_markets=settings.paper_markets,
+            starting_cash=settings.paper_starting_cash,
+            clock=clock,
+        )
+        scanner = PaperScanner(exchange, seed=config.seed)
+        if name == "claude":
+            inner, transport, client = _claude_brain(settings, store, clock, config)
+        else:
+            inner = _offline_brain(name, settings)
+        brain = MeteredBrain(inner)
+        reporter = BacktestReporter()
+        director = Director(
+            settings=settings,
+            store=store,
+            exchange=exchange,
+            brain=brain,
+            reporter=reporter,
+            clock=clock,
+            sources=[ScannerSource("paper-scanner", scanner)],
+        )
+        tally = RunTally(name, setup.cycle_seconds, settings.paper_starting_cash)
+        approve = config.approvals == "approve"
+        for done in range(1, setup.cycles + 1):
+            tally.add_cycle(await director.run_cycle(TRIGGER))
+            for request in reporter.take_requests():
+                tally.add_decision(
+                    await director.decide_approval(request.approval_id, APPROVER, approve)
+                )
+            if transport is not None and transport.stats.refused:
+                raise BacktestError(str(transport.stats.refused[0]))
+            clock.advance(setup.cycle_seconds)
+            if progress is not None:
+                progress(name, done, setup.cycles)
+        result = await _finish(tally, director, exchange, brain, reporter)
+        return result, None if transport is None else transport.stats
+    finally:
+        if director is not None:
+            await director.close()  # closes the brain, the exchange and the store
+        else:
+            await store.close()
+        if client is not None:
+            await client.close()  # and with it the replay transport
+
+
+async def _finish(
+    tally: RunTally,
+    director: Director,
+    exchange: PaperExchange,
+    brain: MeteredBrain,
+    reporter: BacktestReporter,
+) -> BrainResult:
+    """Mark the book once more after the last cycle, and count trades and fees."""
+    final = await director.sense()
+    fills = await exchange.get_fills()
+    settled = {s.market: s.result for s in await exchange.settlements()}
+    account = await exchange.account()
+    return tally.result(
+        final_equity=final.equity,
+        hits=hit_rate(trade_results(fills, settled)),
+        fees=account.fees_paid,
+        fills=len(fills),
+        open_positions=len(final.open_positions),
+        ai=brain.usage,
+        alerts=reporter.alerts,
+        expired=reporter.expired,
+    )
+
+
+def _offline_brain(name: str, settings: Settings) -> Brain:
+    if name == "rules":
+        return RulesBrain(settings)
+    if name == "naive":
+        return NaiveBrain(settings)
+    if name == "none":
+        return NoneBrain()
+    raise BacktestError(f"unknown brain {name!r}")
+
+
+def _claude_brain(
+    settings: Settings, store: Store, clock: SimClock, config: BacktestConfig
+) -> tuple[Brain, RecordReplayTransport, AsyncAnthropic]:
+    """The same routed Claude brain as live, its HTTP going through the replay cache. The
+    caller closes the returned client (ClaudeBrain only closes clients it made itself)."""
+    # Imported here: the offline brains need neither the SDK nor its HTTP stack.
+    from anthropic import AsyncAnthropic, DefaultAsyncHttpxClient
+
+    from director.brains.claude import ClaudeBrain
+    from director.brains.router import RoutedBrain
+
+    transport = RecordReplayTransport(
+        ResponseCache(config.replay_dir), allow_network=config.allow_api_spend
+    )
+    key = settings.anthropic_api_key
+    client = AsyncAnthropic(
+        api_key=key.get_secret_value() if key is not None else _REPLAY_ONLY_KEY,
+        base_url=settings.anthropic_base_url,
+        timeout=settings.ai_timeout_seconds,
+        # Retrying a replay miss can't help; live, the SDK's retries are worth having.
+        max_retries=settings.ai_max_retries if config.allow_api_spend else 0,
+        http_client=DefaultAsyncHttpxClient(transport=transport),
+    )
+    claude = ClaudeBrain(
+        settings,
+        ledger=store,
+        clock=clock,
+        client=client,
+        # Latency is wall time: pinned so the recorded usage rows don't differ run to run.
+        monotonic=lambda: 0.0,
+    )
+    routed = RoutedBrain(
+        primary=claude, fallback=RulesBrain(settings), ledger=store, settings=settings, clock=clock
+    )
+    return routed, transport, client

@@ -1,0 +1,106 @@
+"""End to end on the production wiring: director.app.build_director with the paper exchange and
+the rules brain, the real bot, the Bot API stand-in. Only the clock is fixed (determinism)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from bot.app import OmegaBot
+from bot.port import DirectorPort
+from director.app import build_director
+from director.reporting import Reporter
+from director.settings import Settings
+from director.store import Store
+from tests.telegram_standin import StoredMessage, TelegramStandIn
+from tests.test_bot_harness import FAST, OPERATOR, Clock, make_settings
+
+
+@pytest.fixture
+def tg() -> Iterator[TelegramStandIn]:
+    with TelegramStandIn() as standin:
+        yield standin
+
+
+@pytest.fixture
+def clock() -> Clock:
+    fixed = Clock()
+    fixed.now = datetime(2026, 11, 25, 11, 0, tzinfo=UTC)
+    return fixed
+
+
+@asynccontextmanager
+async def paper_bot(settings: Settings, clock: Clock) -> AsyncIterator[OmegaBot]:
+    async def factory(reporter: Reporter) -> DirectorPort:
+        return await build_director(settings, reporter, clock=clock)
+
+    bot = await OmegaBot.create(settings, tuning=FAST, director_factory=factory)
+    try:
+        assert await bot.start(asyncio.Event())
+        yield bot
+    finally:
+        await bot.stop()
+
+
+async def loosen_rules(db_path: Path) -> None:
+    """Rules v2 with low bars, so the first cycle surely proposes several orders."""
+    store = await Store.open(db_path)
+    try:
+        rules = await store.active_rules()
+        looser = rules.thresholds.model_copy(
+            update={"min_confidence": Decimal("0.3"), "min_edge": Decimal("0.01")}
+        )
+        await store.add_rules_version(rules.rules, looser, "test: low bars", "test")
+    finally:
+        await store.close()
+
+
+async def reply(tg: TelegramStandIn, text: str) -> StoredMessage:
+    before = tg.last_message_id(OPERATOR)
+    tg.send_command(OPERATOR, text)
+    return await tg.wait_for(
+        lambda: next((m for m in tg.bot_messages(OPERATOR) if m.message_id > before + 1), None),
+        what=f"a reply to {text!r}",
+    )
+
+
+async def test_paper_cycle_approval_and_restart(
+    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+) -> None:
+    settings = make_settings(tg, tmp_path / "omega.db", exchange="paper", approval_ttl_setting=3600)
+    await loosen_rules(settings.db_path)
+    async with paper_bot(settings, clock) as bot:
+        report = await tg.wait_for_message("Cycle #1", chat_id=OPERATOR)
+        assert "Cash $10,000.00 · Equity $10,000.00" in report.text
+        await bot.runner.wait()
+        await bot.outbox.join()
+        pending = await bot.director.pending_approvals()
+        assert len(pending) >= 2, report.text
+        first = await tg.wait_for_message("Approval needed #1", chat_id=OPERATOR)
+        second = await tg.wait_for_message("Approval needed #2", chat_id=OPERATOR)
+
+        answer = await tg.wait_for_answer(tg.press(OPERATOR, first, "Approve"))
+        assert answer["text"].startswith("Approved by User1001 (1001)"), answer
+        state = (await reply(tg, "/state")).text
+        assert ("Positions (1)" in state) != ("Resting orders (1)" in state)
+        assert "Paused" in (await reply(tg, "/pause")).text
+
+    # A restart: the paper venue, the approvals and their messages all come from the database.
+    async with paper_bot(settings, clock) as bot:
+        await tg.wait_for_message("online", chat_id=OPERATOR, after=second.message_id)
+        answer = await tg.wait_for_answer(tg.press(OPERATOR, second, "Reject"))
+        assert answer["text"] == "Rejected by User1001 (1001)."
+        edited = await tg.wait_for_edit(second)
+        assert edited.text.startswith("🚫 Rejected · approval #2")
+        state = (await reply(tg, "/state")).text
+        assert "Loop PAUSED" in state
+        assert ("Positions (1)" in state) != ("Resting orders (1)" in state)
+        history = (await reply(tg, "/history")).text
+        assert "Last 1 cycle(s)" in history
+        assert await bot.director.store.cycle_count() == 1

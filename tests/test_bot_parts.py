@@ -1,0 +1,383 @@
+"""Unit tests for the bot's small parts: auth, outbox, reporter, cycle runner, chart, wiring."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import sys
+import types
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from pydantic import SecretStr, ValidationError
+from telegram import Bot, User
+
+from bot.app import BotTuning, build_application, file_url, review_days
+from bot.auth import Authorizer, label
+from bot.charts import equity_png
+from bot.cycles import CycleRunner
+from bot.outbox import Outbox
+from bot.reporter import TelegramReporter
+from bot.review import REVIEW_PENDING, run_review
+from bot.send import Sender
+from director.director import CycleInProgress
+from director.models import Priority
+from director.reporting import ApprovalDecision, ApprovalRequest, CycleReport, StateSummary
+from director.settings import ReviewSchedule, Settings, SettingsError
+from director.store import ApprovalRecord, ApprovalStatus
+from tests.telegram_standin import TelegramStandIn
+
+NOW = datetime(2026, 11, 24, 14, 15, tzinfo=UTC)
+CHAT = 1001
+
+
+# --- auth ----------------------------------------------------------------------------------
+
+
+def test_only_listed_human_ids_are_allowed(caplog: pytest.LogCaptureFixture) -> None:
+    auth = Authorizer([1001, 1002])
+    assert auth.allows(User(1001, "Ann", is_bot=False))
+    assert not auth.allows(User(1003, "Eve", is_bot=False, username="ann"))
+    assert not auth.allows(User(1001, "Bot", is_bot=True))  # an id in the list, but a bot
+    assert not auth.allows(None)
+    auth.refuse(User(1003, "Eve", is_bot=False, username="eve"), "command '/panic'")
+    assert "unauthorized command '/panic' from @eve (1003) is_bot=False" in caplog.text
+    with pytest.raises(ValueError, match="OMEGA_ALLOWED_USERS"):
+        Authorizer([])
+
+
+def test_labels_name_people_by_handle_and_id() -> None:
+    assert label(User(5, "Ann", is_bot=False, username="ann")) == "@ann (5)"
+    assert label(User(6, "Bo", is_bot=False, last_name="Li")) == "Bo Li (6)"
+
+
+# --- outbox --------------------------------------------------------------------------------
+
+
+async def test_outbox_delivers_in_order_and_survives_a_failing_delivery(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    outbox = Outbox()
+    outbox.start()
+    done: list[int] = []
+
+    async def deliver(n: int) -> None:
+        if n == 2:
+            raise RuntimeError("bug in delivery 2")
+        done.append(n)
+
+    for n in range(5):
+        outbox.post(f"item {n}", lambda n=n: deliver(n))  # type: ignore[misc]
+    await outbox.join()
+    assert done == [0, 1, 3, 4]
+    assert "delivery failed: item 2" in caplog.text
+    await outbox.close(1)
+    outbox.post("late", lambda: deliver(9))
+    assert "outbox closed; dropped late" in caplog.text
+
+
+async def test_a_full_outbox_drops_the_oldest(caplog: pytest.LogCaptureFixture) -> None:
+    outbox = Outbox(capacity=2)
+    done: list[int] = []
+
+    async def deliver(n: int) -> None:
+        done.append(n)
+
+    for n in range(4):
+        outbox.post(f"item {n}", lambda n=n: deliver(n))  # type: ignore[misc]
+    outbox.start()
+    await outbox.join()
+    assert done == [2, 3]
+    assert "dropped the oldest delivery (item 0)" in caplog.text
+    await outbox.close(1)
+
+
+async def test_closing_gives_up_on_a_delivery_that_never_ends() -> None:
+    outbox = Outbox()
+    outbox.start()
+
+    async def forever() -> None:
+        await asyncio.Event().wait()
+
+    outbox.post("forever", forever)
+    await outbox.close(0.05)
+    assert outbox.backlog == 0
+
+
+# --- reporter ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tg() -> Iterator[TelegramStandIn]:
+    with TelegramStandIn() as standin:
+        yield standin
+
+
+@pytest.fixture
+async def bot(tg: TelegramStandIn) -> AsyncIterator[Bot]:
+    async with Bot(tg.token, base_url=tg.base_url) as client:
+        yield client
+
+
+class Messages:
+    """The store's approval-message slice, in memory."""
+
+    def __init__(self) -> None:
+        self.where: dict[int, tuple[int, int]] = {}
+
+    async def set_approval_message(self, approval_id: int, chat_id: int, message_id: int) -> None:
+        self.where[approval_id] = (chat_id, message_id)
+
+    async def approval(self, approval_id: int) -> ApprovalRecord | None:
+        chat_id, message_id = self.where.get(approval_id, (None, None))
+        return ApprovalRecord(
+            approval_id, 1, 1, "action", NOW, NOW, ApprovalStatus.EXPIRED, None, None, None,
+            chat_id, message_id,
+        )  # fmt: skip
+
+
+def cycle_report(cycle_id: int = 3, trigger: str = "schedule", **overrides: object) -> CycleReport:
+    state = StateSummary(
+        Decimal(1), Decimal(1), Decimal(0), 0.0, Decimal(0), 0, 0, 0, "ok", False, False, "", "auto"
+    )
+    values: dict[str, object] = {
+        "cycle_id": cycle_id,
+        "trigger": trigger,
+        "started_at": NOW,
+        "finished_at": NOW,
+        "state": state,
+        "reasoning": "Nothing to do this cycle.",
+        "priority": Priority.LOW,
+        "brain": "rules",
+        "model": None,
+        "cost_usd": Decimal(0),
+        "rules_version": 1,
+    }
+    values.update(overrides)
+    return CycleReport(**values)  # type: ignore[arg-type]
+
+
+async def test_reporter_respects_report_actions_but_always_answers_a_manual_cycle(
+    tg: TelegramStandIn, bot: Bot
+) -> None:
+    outbox = Outbox()
+    outbox.start()
+    reporter = TelegramReporter(Sender(bot), CHAT, outbox, report="actions")
+    await reporter.cycle_report(cycle_report(3))  # quiet
+    await reporter.cycle_report(cycle_report(4, alerts=["feed down"]))  # noteworthy
+    await reporter.cycle_report(cycle_report(5, trigger="manual"))  # asked for
+    await reporter.cycle_report(cycle_report(0, reasoning="Paused"))  # a paused tick
+    await outbox.join()
+    texts = [m.text for m in tg.bot_messages(CHAT)]
+    assert [t.split(" · ")[0] for t in texts] == ["🔁 Cycle #4", "🔁 Cycle #5"]
+    await outbox.close(1)
+
+
+async def test_reporter_remembers_approval_messages_and_edits_them_when_settled(
+    tg: TelegramStandIn, bot: Bot
+) -> None:
+    outbox = Outbox()
+    outbox.start()
+    messages = Messages()
+    reporter = TelegramReporter(Sender(bot), CHAT, outbox, messages=messages)
+    request = ApprovalRequest(9, 1, 3, "cancel_order(o1)", "autonomy is confirm", None, NOW)
+    await reporter.approval_requested(request)
+    await reporter.approval_settled(
+        ApprovalDecision(9, False, "expired", "Expired: not executed.", None, "cancel_order(o1)")
+    )
+    await outbox.join()
+    (message,) = tg.bot_messages(CHAT)
+    assert messages.where[9] == (CHAT, message.message_id)
+    assert message.text.startswith("⌛ Expired · approval #9")
+    assert message.buttons() == []
+
+    # Never delivered (an outage): the settlement goes out as a new message instead.
+    await reporter.approval_settled(ApprovalDecision(10, False, "expired", "Expired.", None, "x"))
+    await reporter.alert("feed <down> & out")
+    await outbox.join()
+    texts = [m.text for m in tg.bot_messages(CHAT)]
+    assert texts[1].startswith("⌛ Expired · approval #10")
+    assert texts[2] == "🚨 feed <down> & out"
+    await outbox.close(1)
+
+
+async def test_reporter_calls_return_before_telegram_answers(tg: TelegramStandIn, bot: Bot) -> None:
+    outbox = Outbox()
+    outbox.start()
+    reporter = TelegramReporter(Sender(bot), CHAT, outbox, messages=Messages())
+    tg.hang()
+    # Were these awaited on Telegram, they would block until heal().
+    await reporter.cycle_report(cycle_report(3))
+    await reporter.approval_requested(
+        ApprovalRequest(9, 1, 3, "cancel_order(o1)", "autonomy is confirm", None, NOW)
+    )
+    assert outbox.backlog >= 1
+    tg.heal()
+    await outbox.close(5)
+
+
+# --- cycle runner --------------------------------------------------------------------------
+
+
+class FakeDirector:
+    """Only what CycleRunner touches."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.calls: list[str] = []
+        self.fail_with: BaseException | None = None
+        self._running = False
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    def clock(self) -> datetime:
+        return NOW
+
+    async def run_cycle(self, trigger: str = "schedule") -> object:
+        self.calls.append(trigger)
+        if self.fail_with is not None:
+            raise self.fail_with
+        self._running = True
+        try:
+            await self.gate.wait()
+        finally:
+            self._running = False
+        return object()
+
+
+async def test_runner_runs_one_cycle_at_a_time() -> None:
+    director = FakeDirector()
+    alerts: list[str] = []
+
+    async def alert(text: str) -> None:
+        alerts.append(text)
+
+    runner = CycleRunner(director, on_crash=alert)  # type: ignore[arg-type]
+    assert runner.start("schedule")
+    await asyncio.sleep(0)
+    assert runner.busy and runner.started_at == NOW
+    assert not runner.start("manual")
+    director.gate.set()
+    await runner.wait()
+    assert not runner.busy and runner.started_at is None
+    assert director.calls == ["schedule"]
+
+    director.fail_with = CycleInProgress("busy")  # a race with another caller: not a crash
+    assert runner.start("manual")
+    await runner.wait()
+    director.fail_with = RuntimeError("boom")
+    assert runner.start("manual")
+    await runner.wait()
+    assert alerts == ["A manual cycle crashed: RuntimeError: boom"]
+
+
+async def test_runner_stop_waits_for_a_grace_period_then_cancels(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    director = FakeDirector()
+
+    async def alert(text: str) -> None:
+        return None
+
+    runner = CycleRunner(director, on_crash=alert)  # type: ignore[arg-type]
+    assert runner.start("schedule")
+    await asyncio.sleep(0)
+    await runner.stop(0.05)
+    assert not runner.busy
+    assert "cancelling it" in caplog.text
+    assert not runner.start("schedule")  # stopped for good
+
+
+# --- chart ---------------------------------------------------------------------------------
+
+
+def test_equity_chart_is_a_real_png() -> None:
+    points = [(NOW + timedelta(hours=i), Decimal(1000 + 10 * i)) for i in range(48)]
+    png = equity_png(points)
+    image = Image.open(io.BytesIO(png))
+    assert image.format == "PNG" and image.size == (800, 400)
+    assert sum(1 for count in image.convert("L").histogram() if count) > 10  # a drawing
+    assert equity_png(points) == png  # no timestamps inside: the same series, the same bytes
+    single = Image.open(io.BytesIO(equity_png(points[:1])))
+    assert single.size == (800, 400)
+    with pytest.raises(ValueError):
+        equity_png([])
+
+
+# --- review hook ---------------------------------------------------------------------------
+
+
+async def test_review_says_plainly_it_is_not_built_yet(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(sys.modules, "director.review", raising=False)
+    assert await run_review(object()) == REVIEW_PENDING  # type: ignore[arg-type]
+
+
+async def test_review_runs_once_the_feature_lands(monkeypatch: pytest.MonkeyPatch) -> None:
+    module = types.ModuleType("director.review")
+
+    async def run_review_text(director: object) -> str:
+        return "Suggest <raising> min_edge"
+
+    module.run_review_text = run_review_text  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "director.review", module)
+    assert await run_review(object()) == "🔬 <b>Review</b>\nSuggest &lt;raising&gt; min_edge"  # type: ignore[arg-type]
+
+
+# --- wiring --------------------------------------------------------------------------------
+
+
+def test_file_url_follows_the_api_url() -> None:
+    assert file_url("https://api.telegram.org/bot") == "https://api.telegram.org/file/bot"
+    assert file_url("http://127.0.0.1:8081/bot") == "http://127.0.0.1:8081/file/bot"
+    assert file_url("http://proxy/tg") == "http://proxy/tg"
+
+
+def test_review_days_map_monday_first_to_sunday_first() -> None:
+    assert review_days(ReviewSchedule.parse("sun 18:00")) == (0,)
+    assert review_days(ReviewSchedule.parse("mon 09:30")) == (1,)
+    assert review_days(ReviewSchedule.parse("sat 09:30")) == (6,)
+    assert review_days(ReviewSchedule(weekday=None, at=time(8))) == tuple(range(7))
+
+
+def test_the_application_uses_the_configured_api_and_refuses_an_open_bot(tmp_path: Path) -> None:
+    settings = Settings(
+        _env_file=None,
+        telegram_bot_token="123:abc",
+        telegram_api_base_url="http://127.0.0.1:9/bot",
+        allowed_users=[5],
+        db_path=tmp_path / "x.db",
+    )
+    application = build_application(settings, BotTuning())
+    assert application.bot.base_url == "http://127.0.0.1:9/bot123:abc"
+    assert application.bot.base_file_url == "http://127.0.0.1:9/file/bot123:abc"
+    assert application.job_queue is not None
+    assert application.bot.rate_limiter is not None
+    assert application.update_processor.max_concurrent_updates > 1
+
+    with pytest.raises(ValidationError, match="OMEGA_ALLOWED_USERS"):
+        Settings(_env_file=None, telegram_bot_token="123:abc")
+    open_bot = settings.model_copy(update={"allowed_users": []})
+    with pytest.raises(SettingsError, match="OMEGA_ALLOWED_USERS: required"):
+        build_application(open_bot, BotTuning())
+    tokenless = settings.model_copy(update={"telegram_bot_token": None})
+    with pytest.raises(SettingsError, match="TELEGRAM_BOT_TOKEN"):
+        build_application(tokenless, BotTuning())
+    assert isinstance(settings.telegram_bot_token, SecretStr)
+    assert "abc" not in repr(settings)
+
+
+def test_logging_never_shows_the_token(caplog: pytest.LogCaptureFixture) -> None:
+    from director.logging_setup import RedactSecrets
+
+    caplog.handler.addFilter(RedactSecrets())
+    logging.getLogger("httpx").warning(
+        "HTTP Request: POST https://api.telegram.org/bot123456:AAEhBOweik9ai3o5aZ-abcdefghijklmnop/x"
+    )
+    assert "AAEhBOweik9ai3o5aZ" not in caplog.text
