@@ -11,6 +11,7 @@ from director.brains.rules import RulesBrain
 from director.director import Director, wall_clock
 from director.exchanges.base import Exchange
 from director.reporting import Reporter
+from director.review import ReviewModel
 from director.scanners.feed import JsonlFeed
 from director.scanners.sources import FeedSource, ScannerSource
 from director.sense import NewsSource, OpportunitySource
@@ -46,15 +47,22 @@ async def open_exchange(
     return kalshi, [PeriodicScanSource("kalshi-scanner", universe, settings.scan_seconds, clock)]
 
 
-def build_brain(settings: Settings, store: Store, clock: Callable[[], datetime]) -> Brain:
+def build_brain(
+    settings: Settings, store: Store, clock: Callable[[], datetime]
+) -> tuple[Brain, ReviewModel | None]:
+    """The brain for THINK, and the model for the review (None: the statistical review)."""
     rules = RulesBrain(settings)
     if settings.brain_kind == "rules":
-        return rules
+        return rules, None
     from director.brains.claude import ClaudeBrain
+    from director.brains.claude_review import ClaudeReviewModel
     from director.brains.router import RoutedBrain
 
     claude = ClaudeBrain(settings, ledger=store, clock=clock)
-    return RoutedBrain(primary=claude, fallback=rules, ledger=store, settings=settings, clock=clock)
+    routed = RoutedBrain(
+        primary=claude, fallback=rules, ledger=store, settings=settings, clock=clock
+    )
+    return routed, ClaudeReviewModel(claude, settings.model_escalation, clock)
 
 
 def build_news(settings: Settings, clock: Callable[[], datetime]) -> NewsSource | None:
@@ -82,11 +90,11 @@ async def build_director(
         exchange, sources = await open_exchange(settings, store, clock)
         if settings.opportunity_feed is not None:
             sources.append(FeedSource(JsonlFeed(settings.opportunity_feed)))
-        brain = build_brain(settings, store, clock)
+        brain, review_model = build_brain(settings, store, clock)
     except BaseException:
         await store.close()
         raise
-    return Director(
+    director = Director(
         settings=settings,
         store=store,
         exchange=exchange,
@@ -96,3 +104,5 @@ async def build_director(
         sources=sources,
         news=build_news(settings, clock),
     )
+    director.reviewer.model = review_model
+    return director

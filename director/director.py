@@ -15,13 +15,14 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from director.act import Execution, client_order_id, execute
 from director.brains.base import Brain, ThinkContext, ThinkResult
 from director.exchanges.base import Exchange
 from director.guard import Limits, Verdict, approval_reason, check_action, check_plan
 from director.models import (
+    ACTION_ADAPTER,
     Action,
     Autonomy,
     CancelOrder,
@@ -46,7 +47,6 @@ from director.settings import Settings
 from director.store import ActionStatus, ApprovalStatus, Store
 
 log = logging.getLogger(__name__)
-ACTION_ADAPTER: TypeAdapter[Action] = TypeAdapter(Action)  # type: ignore[arg-type]
 
 
 class CycleInProgress(Exception):

@@ -11,7 +11,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 CENT = Decimal("0.01")
 ONE = Decimal(1)
@@ -352,6 +352,10 @@ class DoNothing(BaseModel):
 Action = Annotated[
     PlaceOrder | CancelOrder | Rebalance | DoNothing, Field(discriminator="action_type")
 ]
+
+
+# mypy can't see an Annotated union as a type for TypeAdapter's overloads.
+ACTION_ADAPTER: TypeAdapter[Action] = TypeAdapter(Action)  # type: ignore[arg-type]
 
 
 class Plan(BaseModel):

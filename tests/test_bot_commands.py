@@ -247,6 +247,10 @@ async def test_pending_lists_approvals_and_offers_their_buttons_again(
 
         await eventually(remembered, what="the new message id stored")
 
+        # Asked from another chat, the buttons come to that chat.
+        deputy = await h.replies_after("/pending", 2, user=DEPUTY)
+        assert deputy[1].chat_id == DEPUTY and deputy[1].button_data("Reject") == "ap:1:n"
+
         # The re-sent buttons work like the originals.
         query = tg.press(OPERATOR, replies[1], "Approve")
         await tg.wait_for_answer(query)

@@ -238,6 +238,39 @@ class ClaudeBrain:
             return plan, []
         return plan.model_copy(update={"actions": actions}), problems
 
+    async def ask_structured(
+        self,
+        *,
+        purpose: str,
+        tier: Tier,
+        model: str,
+        system: str,
+        user: str,
+        tool: ToolParam,
+        max_tokens: int,
+        parse: Callable[[Message], T],
+        context: ThinkContext,
+    ) -> tuple[T | None, str | None, list[LLMCall]]:
+        """One structured question outside a cycle's THINK (the review): the answer or None
+        with the errors, and the calls made (recorded through the ledger). API failures raise
+        BrainUnavailable."""
+        cycle = _Cycle(context)
+        blocks: list[TextBlockParam] = [
+            {"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}
+        ]
+        answer, error = await self._ask(
+            cycle,
+            purpose=purpose,
+            tier=tier,
+            model=model,
+            system=blocks,
+            user=user,
+            tool=tool,
+            max_tokens=max_tokens,
+            parse=parse,
+        )
+        return answer, error, cycle.calls
+
     # --- one question, with one repair ---------------------------------------------------
 
     async def _ask(
@@ -342,14 +375,14 @@ class ClaudeBrain:
 
 
 def _plan_from(message: Message) -> Plan:
-    payload = _tool_input_or_text(message, PLAN_TOOL_NAME)
+    payload = tool_input_or_text(message, PLAN_TOOL_NAME)
     return parse_plan(payload)
 
 
 def _filled_order(message: Message, original: PlaceOrder) -> PlaceOrder:
     """The executor may only fill blanks: market and side stay the planner's, and a value the
     planner set is kept whatever the executor says."""
-    payload = _tool_input_or_text(message, ORDER_TOOL_NAME)
+    payload = tool_input_or_text(message, ORDER_TOOL_NAME)
     answer: Mapping[str, Any] = (
         payload if isinstance(payload, Mapping) else extract_json_object(payload)
     )
@@ -376,7 +409,7 @@ def _filled_order(message: Message, original: PlaceOrder) -> PlaceOrder:
     return action
 
 
-def _tool_input_or_text(message: Message, tool_name: str) -> Mapping[str, Any] | str:
+def tool_input_or_text(message: Message, tool_name: str) -> Mapping[str, Any] | str:
     """The forced tool's input when the model called it, else the text answer."""
     if message.stop_reason == "refusal":
         raise PlanParseError("the model refused to answer")

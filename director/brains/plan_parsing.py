@@ -15,16 +15,15 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
-from director.models import Action, Plan
+from director.models import ACTION_ADAPTER, Action, Plan
 
 # Far beyond any real answer (max_tokens bounds it); stops a pathological input from costing
 # quadratic scanning time.
 MAX_ANSWER_CHARS = 200_000
 _MAX_ERRORS_SHOWN = 8
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_-]*)[ \t]*\r?\n(.*?)```", re.DOTALL)
-_ACTION_ADAPTER: TypeAdapter[Action] = TypeAdapter(Action)
 _PLAN_KEYS = frozenset({"reasoning", "actions", "priority", "requires_opus_consult"})
 _ACTION_KEYS = frozenset({"action_type", "details"})
 
@@ -57,7 +56,7 @@ def parse_action(payload: Any) -> Action:
     if not isinstance(payload, Mapping):
         raise PlanParseError(f"an action must be a JSON object, got {_kind(payload)}")
     try:
-        return _ACTION_ADAPTER.validate_python(_normalize_action(payload))
+        return ACTION_ADAPTER.validate_python(_normalize_action(payload))
     except ValidationError as exc:
         raise PlanParseError(describe_validation_error(exc)) from None
 

@@ -1,0 +1,219 @@
+"""The paper scanner: well-formed, deterministic, noisy, and better than chance."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from director.exchanges.paper import PaperExchange
+from director.fees import fee_per_contract
+from director.models import Market, Opportunity, Side
+from director.scanners.paper_scanner import PaperScanner
+from director.store import Store
+
+D = Decimal
+START = datetime(2025, 7, 14, 12, 0, tzinfo=UTC)
+CYCLE = timedelta(minutes=15)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+Venue = tuple[PaperExchange, FakeClock]
+OpenVenue = Callable[..., Awaitable[Venue]]
+
+
+@pytest.fixture
+async def venues(tmp_path: Path) -> AsyncIterator[OpenVenue]:
+    """Opens paper venues on their own databases; closes them all, whatever happens."""
+    opened: list[tuple[PaperExchange, Store]] = []
+
+    async def open_venue(seed: int = 7, n_markets: int = 40) -> Venue:
+        store = await Store.open(tmp_path / f"venue{len(opened)}.db")
+        clock = FakeClock()
+        exchange = await PaperExchange.open(
+            store, seed=seed, n_markets=n_markets, starting_cash=D(10000), clock=clock
+        )
+        opened.append((exchange, store))
+        return exchange, clock
+
+    yield open_venue
+    for exchange, store in opened:
+        await exchange.close()
+        await store.close()
+
+
+def true_edge(exchange: PaperExchange, market: Market, side: Side) -> Decimal:
+    """What buying `side` at the ask is really worth per contract, net of the fee."""
+    fair = exchange.fair_value(market.ticker)
+    assert fair is not None
+    belief = D(repr(fair)) if side is Side.YES else 1 - D(repr(fair))
+    ask = market.ask(side)
+    assert ask is not None
+    return belief - ask - fee_per_contract(ask)
+
+
+async def run_cycles(
+    exchange: PaperExchange, clock: FakeClock, scanner: PaperScanner, cycles: int
+) -> list[tuple[list[Opportunity], dict[str, Market]]]:
+    out = []
+    for _ in range(cycles):
+        clock.now += CYCLE
+        found = await scanner.scan(clock.now)
+        out.append((found, exchange.markets_snapshot()))
+    return out
+
+
+async def test_opportunities_are_well_formed(venues: OpenVenue) -> None:
+    exchange, clock = await venues()
+    scanner = PaperScanner(exchange, seed=7)
+    seen = 0
+    for found, markets in await run_cycles(exchange, clock, scanner, 20):
+        for opp in found:
+            seen += 1
+            market = markets[opp.market]
+            assert market.is_open and market.close_time is not None
+            assert opp.source == "paper-scanner" and opp.title == market.title
+            assert opp.edge > scanner.min_edge > 0
+            assert 0 < opp.confidence < 1
+            assert opp.confidence == scanner.confidence(opp.market)
+            assert opp.observed_at == clock.now
+            in_hours = (opp.expires_at - clock.now) / timedelta(hours=1)
+            assert opp.expires_at == market.close_time or 1 <= in_hours <= 4
+            assert opp.expires_at <= market.close_time
+            # The edge is the scanner's estimate against the ask, net of the fee.
+            estimate = scanner.estimate(opp.market, clock.now)
+            assert estimate is not None
+            belief = D(repr(estimate)).quantize(D("0.0001"))
+            if opp.side is Side.NO:
+                belief = 1 - belief
+            ask = market.ask(opp.side)
+            assert ask is not None
+            assert opp.edge == (belief - ask - fee_per_contract(ask)).quantize(D("0.0001"))
+    assert seen > 40
+
+
+async def test_scan_advances_the_venue_to_now(venues: OpenVenue) -> None:
+    exchange, _ = await venues()
+    later = START + timedelta(hours=3, minutes=7)
+    await PaperScanner(exchange, seed=1).scan(later)
+    assert exchange.sim_time == START + timedelta(hours=3, minutes=5)
+
+
+async def test_same_seed_same_opportunities(venues: OpenVenue) -> None:
+    (a, clock_a), (b, clock_b) = await venues(seed=5), await venues(seed=5)
+    first = await run_cycles(a, clock_a, PaperScanner(a, seed=5), 12)
+    second = await run_cycles(b, clock_b, PaperScanner(b, seed=5), 12)
+    assert [found for found, _ in first] == [found for found, _ in second]
+    # Scanning again at the same moment gives the same answer; another seed does not.
+    now = clock_a.now
+    assert await PaperScanner(a, seed=5).scan(now) == first[-1][0]
+    assert await PaperScanner(a, seed=6).scan(now) != first[-1][0]
+
+
+async def test_noise_varies_per_scan_and_per_market(venues: OpenVenue) -> None:
+    exchange, _ = await venues()
+    scanner = PaperScanner(exchange, seed=7)
+    tickers = sorted(exchange.markets_snapshot())
+    now = START
+    errors = {
+        t: [
+            (scanner.estimate(t, now + timedelta(seconds=s)) or 0) - (exchange.fair_value(t) or 0)
+            for s in range(30)
+        ]
+        for t in tickers
+    }
+    assert all(len(set(e)) > 1 for e in errors.values())  # fresh noise each scan
+    confidences = {scanner.confidence(t) for t in tickers}
+    assert len(confidences) > 10  # a quality per market
+    # Markets the scanner is sure of are the ones it misjudges least.
+    ranked = sorted(tickers, key=scanner.confidence)
+    spread = [statistics.pstdev(errors[t]) + abs(statistics.fmean(errors[t])) for t in ranked]
+    low, high = spread[: len(spread) // 3], spread[-len(spread) // 3 :]
+    assert statistics.fmean(low) > statistics.fmean(high)
+
+
+async def test_without_noise_every_edge_is_real(venues: OpenVenue) -> None:
+    exchange, clock = await venues()
+    scanner = PaperScanner(exchange, seed=7, noise=0.0, min_edge=D(0))
+    found_any = False
+    for found, markets in await run_cycles(exchange, clock, scanner, 30):
+        for opp in found:
+            found_any = True
+            fair = exchange.fair_value(opp.market)
+            if fair is not None and 0.01 < fair < 0.99:  # the estimate is clipped to 1..99%
+                assert abs(true_edge(exchange, markets[opp.market], opp.side) - opp.edge) < D(
+                    "0.0001"
+                )
+    assert found_any
+
+
+async def test_finds_real_edges_more_often_than_chance(venues: OpenVenue) -> None:
+    exchange, clock = await venues(seed=11)
+    scanner = PaperScanner(exchange, seed=11)
+    reported: list[Decimal] = []
+    strong: list[Decimal] = []  # past the default rules' thresholds
+    baseline: list[Decimal] = []  # every side of every market
+    for found, markets in await run_cycles(exchange, clock, scanner, 300):
+        for opp in found:
+            edge = true_edge(exchange, markets[opp.market], opp.side)
+            reported.append(edge)
+            if opp.confidence > D("0.7") and opp.edge > D("0.1"):
+                strong.append(edge)
+        for market in markets.values():
+            baseline.extend(true_edge(exchange, market, side) for side in Side)
+
+    def hit_rate(edges: list[Decimal]) -> float:
+        return sum(e > 0 for e in edges) / len(edges)
+
+    assert len(reported) > 1000 and len(strong) > 100
+    assert hit_rate(reported) > 1.5 * hit_rate(baseline)
+    assert hit_rate(strong) > hit_rate(reported)
+    assert statistics.fmean(baseline) < 0 < statistics.fmean(strong)
+    # ... and yet it is wrong often enough that thresholds matter.
+    assert hit_rate(reported) < 0.8
+
+
+async def test_default_run_shows_a_handful_a_cycle(venues: OpenVenue) -> None:
+    exchange, clock = await venues()
+    scanner = PaperScanner(exchange, seed=7)
+    counts, strong = [], []
+    for found, _ in await run_cycles(exchange, clock, scanner, 96):
+        counts.append(len(found))
+        strong.append(sum(o.confidence > D("0.7") and o.edge > D("0.1") for o in found))
+    assert 3 <= statistics.fmean(counts) <= 15
+    assert 0.5 <= statistics.fmean(strong) <= 5
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"seed": "7"}, "seed"),
+        ({"seed": 7, "noise": -0.1}, "noise"),
+        ({"seed": 7, "noise": float("nan")}, "noise"),
+        ({"seed": 7, "min_edge": D(-1)}, "min_edge"),
+        ({"seed": 7, "min_edge": 0.05}, "min_edge"),
+    ],
+)
+async def test_bad_settings_are_refused(
+    venues: OpenVenue, kwargs: dict[str, object], message: str
+) -> None:
+    exchange, _ = await venues(n_markets=3)
+    with pytest.raises(ValueError, match=message):
+        PaperScanner(exchange, **kwargs)  # type: ignore[arg-type]
+
+
+async def test_scan_needs_an_aware_time(venues: OpenVenue) -> None:
+    exchange, _ = await venues(n_markets=3)
+    with pytest.raises(ValueError, match="aware"):
+        await PaperScanner(exchange, seed=1).scan(datetime(2025, 7, 14, 12))
