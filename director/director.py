@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -344,7 +345,12 @@ class Director:
         market = getattr(action.details, "market", None)
         title = state.markets[market].title if market in state.markets else ""
 
-        async def record(verdict_name: str, reason: str, status: ActionStatus) -> int:
+        async def record(
+            verdict_name: str,
+            reason: str,
+            status: ActionStatus,
+            parked: dict[str, Any] | None = None,
+        ) -> int:
             return await self.store.add_action(
                 cycle_id=cycle_id,
                 idx=idx,
@@ -356,6 +362,7 @@ class Director:
                 status=status,
                 client_order_id=coid if verdict.order else None,
                 now=now,
+                outcome=parked,
             )
 
         def outcome(
@@ -407,7 +414,12 @@ class Director:
             action_id = await record("noop", waiting, ActionStatus.SKIPPED)
             return outcome(ActionStatus.SKIPPED, "noop", waiting, action_id=action_id)
         if why is not None:
-            action_id = await record("needs_approval", why, ActionStatus.AWAITING_APPROVAL)
+            action_id = await record(
+                "needs_approval",
+                why,
+                ActionStatus.AWAITING_APPROVAL,
+                {"cost": str(verdict.cost), "title": title},
+            )
             approval = await self.store.create_approval(
                 action_id=action_id,
                 cycle_id=cycle_id,
@@ -467,6 +479,8 @@ class Director:
             if action is None:
                 continue
             parsed = ACTION_ADAPTER.validate_python(action.action)
+            parked = action.outcome or {}
+            cost = Decimal(str(parked["cost"])) if parked.get("cost") else None
             requests.append(
                 ApprovalRequest(
                     approval_id=approval.id,
@@ -474,8 +488,9 @@ class Director:
                     cycle_id=approval.cycle_id,
                     description=parsed.describe(),
                     reason=action.reason,
-                    cost=None,
+                    cost=cost or None,
                     expires_at=approval.expires_at,
+                    market_title=str(parked.get("title") or ""),
                 )
             )
         return requests

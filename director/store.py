@@ -662,11 +662,12 @@ class Store:
         status: ActionStatus,
         client_order_id: str | None,
         now: datetime,
+        outcome: dict[str, Any] | None = None,
     ) -> int:
         cur = await self._conn.execute(
             "INSERT INTO actions (cycle_id, idx, kind, market, action_json, verdict, reason,"
-            " status, client_order_id, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " status, client_order_id, created_at, updated_at, outcome_json)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 cycle_id,
                 idx,
@@ -679,6 +680,7 @@ class Store:
                 client_order_id,
                 iso(now),
                 iso(now),
+                None if outcome is None else json.dumps(outcome, default=str),
             ),
         )
         assert cur.lastrowid is not None

@@ -107,6 +107,8 @@ async def test_approval_flow_confirm_then_approve_once(env: dict[str, Any]) -> N
     report = await director.run_cycle("manual")
     [request] = env["reporter"].requests
     assert report.outcomes[0].status == "awaiting_approval" and env["exchange"].placed == []
+    [listed] = await director.pending_approvals()
+    assert listed.cost == request.cost == D("4.38") and listed.market_title == "Will KXA happen?"
     # Two presses at the same moment: one executes, the other is told.
     first, second = await asyncio.gather(
         director.decide_approval(request.approval_id, "alice", True),
