@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 
 from director.brains.base import Brain
 from director.brains.rules import RulesBrain
@@ -43,7 +43,10 @@ async def open_exchange(
     from director.scanners.periodic import PeriodicScanSource
 
     kalshi = KalshiExchange.from_settings(settings, clock=clock)
-    universe = UniverseScanner(kalshi, clock=clock)
+    # Scanned opportunities stay valid until the next scan is due.
+    universe = UniverseScanner(
+        kalshi, clock=clock, validity=timedelta(seconds=settings.scan_seconds)
+    )
     return kalshi, [PeriodicScanSource("kalshi-scanner", universe, settings.scan_seconds, clock)]
 
 
@@ -65,15 +68,18 @@ def build_brain(
     return routed, ClaudeReviewModel(claude, settings.model_escalation, clock)
 
 
-def build_news(settings: Settings, clock: Callable[[], datetime]) -> NewsSource | None:
+def build_news(
+    settings: Settings, clock: Callable[[], datetime]
+) -> tuple[NewsSource | None, Callable[[], Awaitable[None]] | None]:
+    """The news reader, and how to close its HTTP client."""
     if not settings.news_feeds:
-        return None
+        return None, None
     import httpx
 
     from director.news import NewsReader
 
     http = httpx.AsyncClient(timeout=settings.source_timeout_seconds, follow_redirects=True)
-    return NewsReader(settings.news_feeds, http=http, clock=clock)
+    return NewsReader(settings.news_feeds, http=http, clock=clock), http.aclose
 
 
 async def build_director(
@@ -91,6 +97,7 @@ async def build_director(
         if settings.opportunity_feed is not None:
             sources.append(FeedSource(JsonlFeed(settings.opportunity_feed)))
         brain, review_model = build_brain(settings, store, clock)
+        news, close_news = build_news(settings, clock)
     except BaseException:
         await store.close()
         raise
@@ -102,7 +109,9 @@ async def build_director(
         reporter=reporter,
         clock=clock,
         sources=sources,
-        news=build_news(settings, clock),
+        news=news,
     )
     director.reviewer.model = review_model
+    if close_news is not None:
+        director.closers.append(close_news)
     return director

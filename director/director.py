@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -94,6 +94,8 @@ class Director:
         )
         self.reviewer = Reviewer(store, exchange, sample=settings.review_sample, clock=clock)
         self.next_cycle_at: datetime | None = None
+        # Extra resources to release on close (e.g. the news reader's HTTP client).
+        self.closers: list[Callable[[], Awaitable[None]]] = []
         self._cycle_lock = asyncio.Lock()
         self._act_lock = asyncio.Lock()
         self._install_id: str | None = None
@@ -587,7 +589,7 @@ class Director:
         return decision(False, ApprovalStatus.FAILED, f"Approved by {user}, but {result.detail}")
 
     async def close(self) -> None:
-        for closer in (self.brain.close, self.exchange.close, self.store.close):
+        for closer in (*self.closers, self.brain.close, self.exchange.close, self.store.close):
             try:
                 await closer()
             except Exception:

@@ -9,11 +9,12 @@ from director.models import CENT
 TAKER_FEE_RATE = Decimal("0.07")
 
 
-def taker_fee(contracts: int, price: Decimal) -> Decimal:
-    """0.07 × contracts × price × (1 − price), rounded up to the cent."""
+def taker_fee(contracts: int, price: Decimal, multiplier: Decimal = Decimal(1)) -> Decimal:
+    """0.07 × multiplier × contracts × price × (1 − price), rounded up to the cent (some
+    Kalshi events carry a fee multiplier; 1 elsewhere)."""
     if contracts <= 0:
         return Decimal(0)
-    raw = TAKER_FEE_RATE * contracts * price * (1 - price)
+    raw = TAKER_FEE_RATE * multiplier * contracts * price * (1 - price)
     return raw.quantize(CENT, rounding=ROUND_CEILING)
 
 

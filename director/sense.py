@@ -28,6 +28,7 @@ from director.models import (
     SystemHealth,
     SystemState,
 )
+from director.news import market_terms
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -73,47 +74,6 @@ async def timed(
         return None, SourceHealth(ok=False, detail=detail, latency_ms=elapsed, critical=critical)
     elapsed = (time.perf_counter() - started) * 1000
     return result, SourceHealth(ok=True, latency_ms=round(elapsed, 2), critical=critical)
-
-
-def search_terms(markets: Sequence[Market], opportunities: Sequence[Opportunity]) -> set[str]:
-    """Words that headlines about the markets we hold or consider would contain."""
-    stop = {
-        "will",
-        "the",
-        "and",
-        "for",
-        "than",
-        "above",
-        "below",
-        "before",
-        "after",
-        "with",
-        "what",
-        "which",
-        "who",
-        "this",
-        "that",
-        "from",
-        "into",
-        "over",
-        "under",
-        "more",
-        "less",
-        "least",
-        "most",
-        "between",
-        "market",
-        "price",
-        "yes",
-    }
-    terms: set[str] = set()
-    titles = [m.title for m in markets] + [o.title for o in opportunities]
-    for title in titles:
-        for word in title.replace("?", " ").replace(",", " ").split():
-            word = word.strip(".:;!()\"'").lower()
-            if len(word) >= 4 and word.isalpha() and word not in stop:
-                terms.add(word)
-    return terms
 
 
 class Senser:
@@ -177,7 +137,10 @@ class Senser:
         tickers = sorted({p.market for p in held} | {o.market for o in resting} | set(best))
         markets_task = timed("markets", self.exchange.get_markets(tickers), t, critical=True)
         if self.news is not None:
-            terms = search_terms([], list(best.values())) | {p.market.lower() for p in held}
+            # Titles come with opportunities; held markets are known by ticker here.
+            named = [Market(ticker=o.market, title=o.title) for o in best.values()]
+            named += [Market(ticker=p.market) for p in held]
+            terms = market_terms(named)
             news_task = timed("news", self.news.fetch(terms), t)
             (quotes, markets_health), (news_result, news_health) = await asyncio.gather(
                 markets_task, news_task

@@ -151,6 +151,18 @@ async def test_a_corrupt_entry_is_a_miss_and_a_live_run_repairs_it(tmp_path: Pat
     assert cache.load(key) is not None
 
 
+async def test_an_answer_the_disk_refuses_is_still_used(tmp_path: Path) -> None:
+    blocker = tmp_path / "cache"
+    blocker.mkdir()
+    key, _ = request_key("POST", "/v1/messages", json.dumps(BODY).encode())
+    (blocker / key[:2]).write_text("a file where the shard folder should be")
+    client, transport = _client(blocker, Upstream(), allow=True)
+    async with client:
+        answer = await client.post(URL, json=BODY)
+    assert answer.json()["n"] == 1
+    assert (transport.stats.recorded, transport.stats.unsaved) == (0, 1)
+
+
 @pytest.mark.parametrize(
     "change",
     [

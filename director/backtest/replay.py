@@ -156,6 +156,9 @@ class ResponseCache:
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(response.to_json(key, method, path))
+                # A paid-for answer must survive a crash right after the rename.
+                handle.flush()
+                os.fsync(handle.fileno())
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -170,6 +173,7 @@ class ReplayStats:
     live_requests: int = 0  # requests that went to the network (recorded or not)
     refused: list[ReplayMiss] = field(default_factory=list)
     unusable_entries: int = 0
+    unsaved: int = 0  # answers used but not stored (the disk refused them)
 
 
 class RecordReplayTransport(httpx2.AsyncBaseTransport):
@@ -224,8 +228,14 @@ class RecordReplayTransport(httpx2.AsyncBaseTransport):
                 log.warning("not recording a non-UTF-8 answer (key %s)", key[:16])
             else:
                 entry = CachedResponse(response.status_code, headers, text, model)
-                await asyncio.to_thread(self.cache.save, key, request.method, path, entry)
-                self.stats.recorded += 1
+                try:
+                    await asyncio.to_thread(self.cache.save, key, request.method, path, entry)
+                except OSError as exc:
+                    # The answer is paid for: use it now even if it can't be kept.
+                    log.error("could not store a replay answer (key %s): %s", key[:16], exc)
+                    self.stats.unsaved += 1
+                else:
+                    self.stats.recorded += 1
         # Live answers keep their other headers: the SDK reads retry-after on a 429.
         passed = [(k, v) for k, v in response.headers.multi_items() if k not in _TRANSFER_HEADERS]
         return httpx2.Response(

@@ -134,6 +134,7 @@ def runtime_dict(runtime: BrainRuntime) -> dict[str, Any]:
             "live_requests": stats.live_requests,
             "refused": len(stats.refused),
             "unusable_entries": stats.unusable_entries,
+            "unsaved": stats.unsaved,
         }
     return out
 

@@ -186,7 +186,7 @@ class _Book:
         )
 
     def saved(self) -> None:
-        self.sim.dirty.clear()
+        self.sim.saved()
         self.orders_dirty.clear()
         self.new_fills.clear()
         self.holdings_dirty.clear()
@@ -453,11 +453,12 @@ _MARKET_MUTABLE = (
     "result",
     "fair_at_close",
 )
-_UPSERT_MARKET = (
+_INSERT_MARKET = (
     f"INSERT INTO paper_markets ({', '.join(_MARKET_COLUMNS)})"
     f" VALUES ({', '.join('?' for _ in _MARKET_COLUMNS)})"
-    " ON CONFLICT (ticker) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in _MARKET_MUTABLE)
+)
+_UPDATE_MARKET = (
+    f"UPDATE paper_markets SET {', '.join(f'{c} = ?' for c in _MARKET_MUTABLE)} WHERE ticker = ?"
 )
 _UPSERT_ORDER = (
     "INSERT INTO paper_orders (order_id, seq, client_order_id, market, side, action, price,"
@@ -490,6 +491,22 @@ _ACCOUNT_VALUES = (
     "next_fill_seq",
     "updated_at",
 )
+
+
+def _market_update(m: SimMarket) -> tuple[Any, ...]:
+    # In _MARKET_MUTABLE's order, then the key.
+    return (
+        m.x,
+        m.bias,
+        m.yes_bid,
+        m.yes_ask,
+        m.last_price,
+        m.volume,
+        m.status.value,
+        None if m.result is None else m.result.value,
+        m.fair_at_close,
+        m.ticker,
+    )
 
 
 def _market_row(m: SimMarket) -> tuple[Any, ...]:
@@ -579,7 +596,9 @@ class _ConcurrentWriter(ExchangeError):
 async def _write(conn: aiosqlite.Connection, book: _Book, *, create: bool) -> None:
     """Everything the book changed since its last save, in one transaction."""
     sim = book.sim
-    markets = [_market_row(sim.markets[t]) for t in sorted(sim.dirty, key=_market_seq(sim))]
+    changed = sorted(sim.dirty, key=_market_seq(sim))
+    new_markets = [_market_row(sim.markets[t]) for t in changed if t in sim.unsaved]
+    markets = [_market_update(sim.markets[t]) for t in changed if t not in sim.unsaved]
     orders = [
         (
             o.order_id,
@@ -675,8 +694,10 @@ async def _write(conn: aiosqlite.Connection, book: _Book, *, create: bool) -> No
                     "another process changed the paper account in this database; "
                     "run one director per database"
                 )
+        if new_markets:
+            await conn.executemany(_INSERT_MARKET, new_markets)
         if markets:
-            await conn.executemany(_UPSERT_MARKET, markets)
+            await conn.executemany(_UPDATE_MARKET, markets)
         if orders:
             await conn.executemany(_UPSERT_ORDER, orders)
         if fills:

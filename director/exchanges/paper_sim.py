@@ -76,9 +76,17 @@ def derive_seed(*parts: int | str) -> int:
     return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big")
 
 
-def unit_hash(*parts: int | str) -> float:
-    """A uniform number in [0, 1) fixed by its parts."""
-    return derive_seed(*parts) / 2.0**64
+def unit_draws(count: int, *parts: int | str) -> tuple[float, ...]:
+    """`count` (at most 8) independent uniform numbers in [0, 1) fixed by their parts: for
+    noise that must not depend on anything else drawn (no shared RNG stream)."""
+    text = "\x1f".join(str(p) for p in parts).encode()
+    digest = hashlib.blake2b(text, digest_size=8 * count).digest()
+    return tuple(int.from_bytes(digest[i : i + 8], "big") / 2.0**64 for i in range(0, 8 * count, 8))
+
+
+def standard_normal(u1: float, u2: float) -> float:
+    """Box-Muller: a standard normal from two uniforms in [0, 1)."""
+    return math.sqrt(-2.0 * math.log(1.0 - u1)) * math.cos(2.0 * math.pi * u2)
 
 
 def _sigmoid(x: float) -> float:
@@ -329,7 +337,9 @@ class Simulator:
         self.markets: dict[str, SimMarket] = {}
         # Open events in creation order; each list is that event's markets in seq order.
         self.events: dict[str, list[SimMarket]] = {}
+        # Markets changed since the last save, and which of them the save must insert.
         self.dirty: set[str] = set()
+        self.unsaved: set[str] = set()
         for market in sorted(markets, key=lambda m: m.seq):
             self.markets[market.ticker] = market
             if market.is_open:
@@ -384,6 +394,10 @@ class Simulator:
         self.dirty.update(m.ticker for m in result.settled)
         self.dirty.update(m.ticker for m in self.open_markets())
         return result
+
+    def saved(self) -> None:
+        self.dirty.clear()
+        self.unsaved.clear()
 
     def evict(self, before_step: int) -> list[str]:
         """Forget settled markets that closed before `before_step` (they stay in the DB)."""
@@ -463,6 +477,7 @@ class Simulator:
             for market in markets:
                 self.markets[market.ticker] = market
                 self.dirty.add(market.ticker)
+                self.unsaved.add(market.ticker)
             opened.extend(markets)
         return opened
 

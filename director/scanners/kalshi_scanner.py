@@ -31,12 +31,12 @@ from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import ROUND_FLOOR, Decimal
 from typing import Protocol
 
 from director.exchanges.base import ExchangeError
 from director.exchanges.kalshi_models import KalshiEvent, KalshiMarket, Orderbook, Page
-from director.fees import TAKER_FEE_RATE
+from director.fees import taker_fee
 from director.models import CENT, ONE, Opportunity, Side
 
 log = logging.getLogger(__name__)
@@ -64,12 +64,6 @@ class ScanVenue(Protocol):
     def iter_event_pages(self) -> AsyncGenerator[Page[KalshiEvent], None]: ...
 
     async def get_orderbook(self, ticker: str, *, depth: int | None = None) -> Orderbook: ...
-
-
-def taker_fee(contracts: int, price: Decimal, multiplier: Decimal = ONE) -> Decimal:
-    """Kalshi's taker fee for one order: 0.07 × multiplier × C × P × (1 − P), up to the cent."""
-    raw = TAKER_FEE_RATE * multiplier * contracts * price * (ONE - price)
-    return raw.quantize(CENT, rounding=ROUND_CEILING)
 
 
 def fee_per_contract(price: Decimal, contracts: int, multiplier: Decimal = ONE) -> Decimal:

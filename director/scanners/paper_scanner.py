@@ -21,12 +21,11 @@ on. Deterministic: the same seed, market state and `now` give the same opportuni
 from __future__ import annotations
 
 import math
-import random
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from director.exchanges.paper import PaperExchange
-from director.exchanges.paper_sim import EPOCH, derive_seed, unit_hash
+from director.exchanges.paper_sim import EPOCH, standard_normal, unit_draws
 from director.fees import fee_per_contract
 from director.models import ONE, Market, Opportunity, Side
 
@@ -81,10 +80,7 @@ class PaperScanner:
 
     def error_sd(self, ticker: str) -> float:
         """This scanner's error on `ticker` (log-odds), fixed by seed and ticker."""
-        factor = _QUALITY_LOW + (_QUALITY_HIGH - _QUALITY_LOW) * unit_hash(
-            "quality", self.seed, ticker
-        )
-        return self.noise * factor
+        return self._profile(ticker)[0]
 
     def confidence(self, ticker: str) -> Decimal:
         value = min(0.99, max(0.01, 1.0 - _CONFIDENCE_PER_SD * self.error_sd(ticker)))
@@ -92,16 +88,7 @@ class PaperScanner:
 
     def estimate(self, ticker: str, now: datetime) -> float | None:
         """The scanner's belief of the YES probability of `ticker` at `now`."""
-        fair = self.exchange.fair_value(ticker)
-        if fair is None:
-            return None
-        sd = self.error_sd(ticker)
-        persistent = random.Random(derive_seed("bias", self.seed, ticker)).gauss(0.0, 1.0)
-        fresh = self._scan_rng("error", ticker, now).gauss(0.0, 1.0)
-        share = _PERSISTENT_SHARE
-        error = sd * (share * persistent + math.sqrt(1.0 - share * share) * fresh)
-        low, high = _ESTIMATE_BOUNDS
-        return min(high, max(low, _sigmoid(_logit(fair) + error)))
+        return self._estimate(ticker, self._scan_draws(ticker, now)[0])
 
     async def scan(self, now: datetime) -> list[Opportunity]:
         if now.tzinfo is None:
@@ -117,7 +104,8 @@ class PaperScanner:
     def _assess(self, market: Market, now: datetime) -> Opportunity | None:
         if not market.is_open or market.close_time is None or market.close_time <= now:
             return None
-        estimate = self.estimate(market.ticker, now)
+        fresh, expiry_draw = self._scan_draws(market.ticker, now)
+        estimate = self._estimate(market.ticker, fresh)
         if estimate is None:
             return None
         p_yes = Decimal(repr(estimate)).quantize(EDGE_STEP)
@@ -131,11 +119,7 @@ class PaperScanner:
                 best = (edge, side)
         if best is None or best[0] <= 0 or best[0] <= self.min_edge:
             return None
-        hours = (
-            _MIN_EXPIRY_HOURS
-            + (_MAX_EXPIRY_HOURS - _MIN_EXPIRY_HOURS)
-            * self._scan_rng("expiry", market.ticker, now).random()
-        )
+        hours = _MIN_EXPIRY_HOURS + (_MAX_EXPIRY_HOURS - _MIN_EXPIRY_HOURS) * expiry_draw
         expires = min(market.close_time, now + timedelta(seconds=round(hours * 3600)))
         return Opportunity(
             market=market.ticker,
@@ -148,7 +132,25 @@ class PaperScanner:
             observed_at=now,
         )
 
-    def _scan_rng(self, purpose: str, ticker: str, now: datetime) -> random.Random:
-        # Whole seconds since the epoch, integer arithmetic: no float rounding in the seed.
+    def _profile(self, ticker: str) -> tuple[float, float]:
+        """(error sd, the persistent part of the error in sds): fixed by seed and ticker."""
+        quality, u1, u2 = unit_draws(3, "profile", self.seed, ticker)
+        factor = _QUALITY_LOW + (_QUALITY_HIGH - _QUALITY_LOW) * quality
+        return self.noise * factor, standard_normal(u1, u2)
+
+    def _scan_draws(self, ticker: str, now: datetime) -> tuple[float, float]:
+        """(the fresh part of the error in sds, a uniform for the expiry) of one scan."""
+        # Whole seconds since the epoch, integer arithmetic: no float rounding in the key.
         second = (now - EPOCH) // _SECOND
-        return random.Random(derive_seed(purpose, self.seed, ticker, second))
+        u1, u2, u3 = unit_draws(3, "scan", self.seed, ticker, second)
+        return standard_normal(u1, u2), u3
+
+    def _estimate(self, ticker: str, fresh: float) -> float | None:
+        fair = self.exchange.fair_value(ticker)
+        if fair is None:
+            return None
+        sd, persistent = self._profile(ticker)
+        share = _PERSISTENT_SHARE
+        error = sd * (share * persistent + math.sqrt(1.0 - share * share) * fresh)
+        low, high = _ESTIMATE_BOUNDS
+        return min(high, max(low, _sigmoid(_logit(fair) + error)))
