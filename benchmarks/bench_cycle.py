@@ -25,10 +25,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from director.exchanges.paper import PaperExchange
-
 from director.brains.base import ThinkContext, ThinkResult
 from director.director import Director
+from director.exchanges.paper import PaperExchange
 from director.models import (
     CancelOrder,
     CancelOrderDetails,

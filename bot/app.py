@@ -3,9 +3,9 @@ down cleanly on SIGTERM.
 
 Life cycle (`serve`): build the director and the Application → initialize (retrying while
 Telegram is unreachable) → command menu → jobs (the cycle at once and then every
-OMEGA_CYCLE_SECONDS, approval expiry, the review slot) → poll with drop_pending_updates →
-wait for SIGTERM/SIGINT → stop polling → stop jobs and handlers → let a running cycle finish
-(with a grace period) → flush the outbox → close the director.
+OMEGA_CYCLE_SECONDS, approval expiry, the review on OMEGA_REVIEW_SCHEDULE) → poll with
+drop_pending_updates → wait for SIGTERM/SIGINT → stop polling → stop jobs and handlers → let a
+running cycle and review finish (with a grace period) → flush the outbox → close the director.
 
 Deliberate choice: at start-up the loop waits until Telegram answers once. An unattended loop
 that its operator cannot see or stop (/panic) is worse than a late start. Once running, a
@@ -47,7 +47,7 @@ from bot.outbox import Outbox
 from bot.port import DirectorPort
 from bot.render import esc
 from bot.reporter import TelegramReporter
-from bot.review import run_review
+from bot.review import ReviewRunner
 from bot.send import Sender
 from director.reporting import Reporter
 from director.settings import ReviewSchedule, Settings, SettingsError
@@ -142,6 +142,7 @@ class OmegaBot:
         self.tuning = tuning
         self.settings = director.settings
         self.runner = CycleRunner(director, on_crash=reporter.alert)
+        self.reviews = ReviewRunner(director, sender)
         self._auth = Authorizer(self.settings.allowed_users)
         self._alerted: dict[str, float] = {}
         self._started = False
@@ -175,9 +176,7 @@ class OmegaBot:
 
     def _register_handlers(self) -> None:
         app = self.application
-        commands = Commands(
-            self.director, self.sender, self.reporter, self.runner, review=run_review
-        )
+        commands = Commands(self.director, self.sender, self.reporter, self.runner, self.reviews)
         for name, handler in commands.handlers().items():
             app.add_handler(CommandHandler(name, guarded(handler, self._auth, self.sender)))
         # After every CommandHandler: only commands none of them took get here.
@@ -241,7 +240,8 @@ class OmegaBot:
             log.info("expired %d approval(s)", len(expired))
 
     async def _review_tick(self, context: ContextTypes.DEFAULT_TYPE) -> None:
-        self.reporter.notify(await run_review(self.director), "review")
+        if not self.reviews.start("schedule", self.reporter.chat_id):
+            log.info("scheduled review skipped: another review is still running")
 
     # --- errors --------------------------------------------------------------------------
 
@@ -335,7 +335,10 @@ class OmegaBot:
             await updater.stop()
         if app.running:
             await app.stop()  # no new jobs or commands; waits for handlers in flight
-        await self.runner.stop(self.tuning.shutdown_grace_seconds)
+        await asyncio.gather(
+            self.runner.stop(self.tuning.shutdown_grace_seconds),
+            self.reviews.stop(self.tuning.shutdown_grace_seconds),
+        )
         if self._started:
             self.reporter.notify("🔴 <b>Omega Director stopping</b>.", "offline notice")
         await self.outbox.close(self.tuning.outbox_drain_seconds)

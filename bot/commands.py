@@ -17,7 +17,7 @@ from typing import Any
 from telegram import Update, User
 from telegram.ext import ContextTypes
 
-from bot.approvals import panic_keyboard
+from bot.approvals import ROLLBACK_TTL_SECONDS, panic_keyboard, rollback_keyboard, same_rules
 from bot.auth import Authorizer, label
 from bot.charts import equity_png
 from bot.cycles import CycleRunner
@@ -33,11 +33,13 @@ from bot.render import (
     render_pending,
     render_plan,
     render_pnl,
+    render_rollback_prompt,
     render_rules,
     render_state,
     until,
 )
 from bot.reporter import TelegramReporter
+from bot.review import ReviewRunner
 from bot.send import Sender
 from director.models import Autonomy
 
@@ -67,8 +69,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("resume", "Resume scheduled cycles"),
     CommandSpec("autonomy", "Autonomy: /autonomy observe|confirm|auto (no argument: show it)"),
     CommandSpec("history", "One line per recent cycle: /history [n]"),
-    CommandSpec("rules", "The active rules and thresholds"),
-    CommandSpec("review", "Run the periodic review now"),
+    CommandSpec("rules", "Active rules, their history and last change: /rules [rollback N]"),
+    CommandSpec("review", "Review past decisions now; suggests one rule change to apply"),
     CommandSpec("pnl", "Equity chart and P&L: /pnl [days]"),
     CommandSpec("panic", "Safe mode on and cancel every resting order (asks to confirm)"),
     CommandSpec("help", "What each command does"),
@@ -121,14 +123,13 @@ class Commands:
         sender: Sender,
         reporter: TelegramReporter,
         runner: CycleRunner,
-        *,
-        review: Callable[[DirectorPort], Awaitable[str]],
+        reviews: ReviewRunner,
     ) -> None:
         self._director = director
         self._sender = sender
         self._reporter = reporter
         self._runner = runner
-        self._review = review
+        self._reviews = reviews
         # One chart at a time: matplotlib's shared caches are not built for concurrent drawing.
         self._chart_lock = asyncio.Lock()
 
@@ -216,8 +217,44 @@ class Commands:
         await self._reply(inv, render_history(await self._director.store.recent_cycles(count)))
 
     async def rules(self, inv: Invocation) -> None:
-        if await self._no_args(inv, "rules"):
-            await self._reply(inv, render_rules(await self._director.store.active_rules()))
+        store = self._director.store
+        if not inv.args:
+            history = await store.rules_history()
+            await self._reply(inv, render_rules(await store.active_rules(), history))
+            return
+        version = _rollback_arg(inv.args)
+        if version is None:
+            await self._usage(inv, "/rules [rollback N]")
+            return
+        await self._offer_rollback(inv, version)
+
+    async def _offer_rollback(self, inv: Invocation, version: int) -> None:
+        store = self._director.store
+        history = {r.version: r for r in await store.rules_history()}
+        active = await store.active_rules()
+        target = history.get(version)
+        if target is None:
+            await self._reply(
+                inv,
+                f"⚠️ There is no rules version {version}: versions run from 1 to {active.version}.",
+            )
+            return
+        if target.version == active.version:
+            await self._reply(inv, f"Rules v{version} is the active version already.")
+            return
+        if same_rules(target, active):
+            await self._reply(
+                inv,
+                f"The active rules v{active.version} already equal v{version}: nothing to roll "
+                "back.",
+            )
+            return
+        log.info("rollback to v%d offered to %s", version, inv.who)
+        await self._sender.send_html(
+            inv.chat_id,
+            render_rollback_prompt(target, active, ROLLBACK_TTL_SECONDS),
+            reply_markup=rollback_keyboard(version, self._director.clock()),
+        )
 
     async def pending(self, inv: Invocation) -> None:
         if not await self._no_args(inv, "pending"):
@@ -253,8 +290,16 @@ class Commands:
             log.warning("/pnl chart not delivered to chat %s", inv.chat_id)
 
     async def review(self, inv: Invocation) -> None:
-        if await self._no_args(inv, "review"):
-            await self._reply(inv, await self._review(self._director))
+        if not await self._no_args(inv, "review"):
+            return
+        if self._reviews.start("manual", inv.chat_id):
+            log.info("review started by %s", inv.who)
+            return  # the runner says it started, then posts the report
+        started = self._reviews.started_at
+        since = f" (since {started:%H:%M:%S} UTC)" if started else ""
+        await self._reply(
+            inv, f"⏳ A review is already running{since}; its report follows. Try again after it."
+        )
 
     # --- control -------------------------------------------------------------------------
 
@@ -356,6 +401,14 @@ def _int_arg(args: tuple[str, ...], low: int, high: int) -> int | None:
         return None
     value = int(args[0])
     return value if low <= value <= high else None
+
+
+def _rollback_arg(args: tuple[str, ...]) -> int | None:
+    """N from "rollback N"; None for anything else (N's existence is checked by the caller)."""
+    if len(args) != 2 or args[0].lower() != "rollback" or not _NUMBER.fullmatch(args[1]):
+        return None
+    version = int(args[1])
+    return version if version >= 1 else None
 
 
 def _on_off(args: tuple[str, ...]) -> bool | None:

@@ -14,6 +14,7 @@ from typing import Protocol
 from director.director import PanicResult
 from director.models import Autonomy, SystemState
 from director.reporting import ApprovalDecision, ApprovalRequest, CycleReport
+from director.review import Reviewer
 from director.settings import Settings
 from director.store import Store
 
@@ -23,6 +24,7 @@ class DirectorPort(Protocol):
     store: Store
     clock: Callable[[], datetime]
     next_cycle_at: datetime | None
+    reviewer: Reviewer
 
     @property
     def running(self) -> bool: ...

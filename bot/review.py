@@ -1,45 +1,127 @@
-"""The one place the periodic review is wired: /review and the scheduled review job call this.
+"""Runs the periodic review (director/review.py) for /review and the scheduled review job, and
+posts its report: to the chat that asked, or to the report chat for the schedule.
 
-The review (director/review.py, `run_review_text(director) -> str`, the same entry point the
-CLI's `omega-director review` looks for) is a separate feature. Until it lands, both say so
-plainly instead of pretending to have reviewed anything.
+A review is a few database reads and at most one AI call (the escalation tier, which can take
+a minute), so it runs as a background task: no command waits for it. At most one runs; a second
+request while one runs is refused, not queued. A pending suggestion is posted with Apply /
+Dismiss buttons, and where its message landed is stored with the review, so the decision (see
+bot/approvals.py) survives a restart.
 """
 
 from __future__ import annotations
 
-import importlib
+import asyncio
+import contextlib
 import logging
-from typing import Any
+from datetime import datetime
+from typing import Literal
 
+from bot.approvals import review_keyboard
 from bot.port import DirectorPort
-from bot.render import esc
+from bot.render import esc, render_review
+from bot.send import Sender
+from director.review import ReviewReport
 
 log = logging.getLogger(__name__)
 
-REVIEW_MODULE = "director.review"
-REVIEW_PENDING = (
-    "🔬 The periodic review is not built yet: it arrives with the review feature. "
-    "Nothing was reviewed."
-)
+Trigger = Literal["manual", "schedule"]
 
 
-def _review_entry() -> Any:
-    try:
-        module = importlib.import_module(REVIEW_MODULE)
-    except ModuleNotFoundError as exc:
-        if exc.name != REVIEW_MODULE:
-            raise  # the review exists but something it imports is missing: a real error
-        return None
-    entry = getattr(module, "run_review_text", None)
-    if entry is None:
-        log.warning("%s has no run_review_text(director); the review is not wired", REVIEW_MODULE)
-    return entry
+class ReviewRunner:
+    def __init__(self, director: DirectorPort, sender: Sender) -> None:
+        self._director = director
+        self._sender = sender
+        self._task: asyncio.Task[None] | None = None
+        self._started_at: datetime | None = None
+        self._stopping = False
 
+    @property
+    def busy(self) -> bool:
+        return self._task is not None and not self._task.done()
 
-async def run_review(director: DirectorPort) -> str:
-    """The review's result as Telegram HTML."""
-    entry = _review_entry()
-    if entry is None:
-        return REVIEW_PENDING
-    text = await entry(director)
-    return f"🔬 <b>Review</b>\n{esc(text)}"
+    @property
+    def started_at(self) -> datetime | None:
+        """When the running review started, if one is running."""
+        return self._started_at if self.busy else None
+
+    def start(self, trigger: Trigger, chat_id: int) -> bool:
+        """Start a review whose report goes to `chat_id`; False when one is already running.
+
+        The check and the start happen without an await in between, so two /review commands
+        handled concurrently cannot both start one.
+        """
+        if self._stopping or self.busy:
+            return False
+        self._started_at = self._director.clock()
+        self._task = asyncio.create_task(self._run(trigger, chat_id), name=f"review:{trigger}")
+        return True
+
+    async def _run(self, trigger: Trigger, chat_id: int) -> None:
+        reviewer = self._director.reviewer
+        if trigger == "manual":
+            how = "the escalation-tier model" if reviewer.model is not None else "statistics"
+            # Sent from the task, before the review, so it always precedes the report.
+            await self._sender.send_html(
+                chat_id, f"🔬 Review started ({how}); its report follows when it finishes."
+            )
+        try:
+            report = await reviewer.run(trigger)
+        except Exception as exc:
+            log.exception("%s review failed", trigger)
+            await self._sender.send_html(
+                chat_id,
+                f"💥 <b>Review failed</b>: {esc(type(exc).__name__)}: {esc(str(exc)[:300])}\n"
+                "Nothing was recorded and the rules are unchanged.",
+            )
+            return
+        log.info("review #%d (%s): %s", report.review_id, trigger, report.status)
+        await self._post(report, chat_id)
+
+    async def _post(self, report: ReviewReport, chat_id: int) -> None:
+        pending = report.status == "pending"
+        sent = await self._sender.send_html(
+            chat_id,
+            render_review(report),
+            reply_markup=review_keyboard(report.review_id) if pending else None,
+        )
+        if not sent:
+            log.warning(
+                "review #%d report not delivered to chat %s%s",
+                report.review_id,
+                chat_id,
+                "; its suggestion waits undecided (/review runs a new one)" if pending else "",
+            )
+            return
+        if not pending:
+            return
+        try:
+            # The buttons ride on the last part of a split report: that is the message to edit.
+            await self._director.store.set_review_message(
+                report.review_id, chat_id, sent[-1].message_id
+            )
+        except Exception:
+            # The buttons work without it (their data carries the review id); only a later
+            # edit by someone other than the presser would miss the message.
+            log.exception("could not record where review #%d was posted", report.review_id)
+
+    async def wait(self) -> None:
+        """Wait for the running review, if any (tests and shutdown)."""
+        if self._task is not None:
+            await asyncio.shield(self._task)
+
+    async def stop(self, grace_seconds: float) -> None:
+        """Refuse new reviews; give a running one `grace_seconds` to finish, then cancel it.
+
+        Cancelling is safe: a review writes one row, last, and changes no rules.
+        """
+        self._stopping = True
+        task = self._task
+        if task is None or task.done():
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(task), grace_seconds)
+        except TimeoutError:
+            log.warning("review still running after %.1f s; cancelling it", grace_seconds)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -196,7 +196,9 @@ async def test_history_rules_and_review(tg: TelegramStandIn, tmp_path: Path, clo
         assert "min_confidence 0.7" in rules
 
         review = (await h.command("/review")).text
-        assert "not built yet: it arrives with the review feature" in review
+        assert review.startswith("🔬 Review started (statistics)")
+        report = await tg.wait_for_message("Review #1", chat_id=OPERATOR)
+        assert "No change: the evidence supports none" in report.text
 
 
 async def test_pnl_sends_a_png_chart_with_the_figures(

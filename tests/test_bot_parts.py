@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-import sys
-import types
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
@@ -23,7 +21,6 @@ from bot.charts import equity_png
 from bot.cycles import CycleRunner
 from bot.outbox import Outbox
 from bot.reporter import TelegramReporter
-from bot.review import REVIEW_PENDING, run_review
 from bot.send import Sender
 from director.director import CycleInProgress
 from director.models import Priority
@@ -309,25 +306,6 @@ def test_equity_chart_is_a_real_png() -> None:
     assert single.size == (800, 400)
     with pytest.raises(ValueError):
         equity_png([])
-
-
-# --- review hook ---------------------------------------------------------------------------
-
-
-async def test_review_says_plainly_it_is_not_built_yet(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delitem(sys.modules, "director.review", raising=False)
-    assert await run_review(object()) == REVIEW_PENDING  # type: ignore[arg-type]
-
-
-async def test_review_runs_once_the_feature_lands(monkeypatch: pytest.MonkeyPatch) -> None:
-    module = types.ModuleType("director.review")
-
-    async def run_review_text(director: object) -> str:
-        return "Suggest <raising> min_edge"
-
-    module.run_review_text = run_review_text  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "director.review", module)
-    assert await run_review(object()) == "🔬 <b>Review</b>\nSuggest &lt;raising&gt; min_edge"  # type: ignore[arg-type]
 
 
 # --- wiring --------------------------------------------------------------------------------

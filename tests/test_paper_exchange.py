@@ -531,6 +531,10 @@ async def test_the_universe_stays_full_with_sane_quotes(
             kinds.add(len(siblings) > 1)
             if len(siblings) > 1:
                 assert math.isclose(sum(fair), 1.0)
+                # No free money across outcomes: every YES costs at least $1 to buy and
+                # brings at most $1 to sell.
+                assert sum(m.yes_ask or 0 for m in siblings) >= 1
+                assert sum(m.yes_bid or 0 for m in siblings) <= 1
     assert kinds == {True, False}  # both single and mutually exclusive events occur
 
 

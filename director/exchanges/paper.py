@@ -72,6 +72,7 @@ AVG_PRICE_STEP = Decimal("0.0001")
 MAX_ORDER_CONTRACTS = 1_000_000
 MAX_CLIENT_ORDER_ID = 200
 MAX_MARKETS = 20_000
+MAX_STARTING_CASH = Decimal(10) ** 12
 # Settled markets stay in memory this long (for get_markets on a just-settled position);
 # older ones are read from the database on demand.
 RETAIN_STEPS = 48 * STEPS_PER_HOUR
@@ -783,7 +784,6 @@ class PaperExchange:
 
     def __init__(self, store: Store, book: _Book, clock: Callable[[], datetime]) -> None:
         """Use `await PaperExchange.open(...)`."""
-        self._store = store
         self._conn = store.conn
         self._book = book
         self._clock = clock
@@ -791,8 +791,11 @@ class PaperExchange:
         self._writing: asyncio.Future[None] | None = None
         self._stale = False
         self._closed = False
-        self._snapshot: dict[str, Market] = {}
-        self._snapshot_key: tuple[int, int] | None = None
+        # Market models of the current step, built on demand: a sense that needs 150 of
+        # 1,000 markets builds 150.
+        self._cache: dict[str, Market] = {}
+        self._snapshot: dict[str, Market] | None = None
+        self._cache_key: tuple[int, int] | None = None
 
     @classmethod
     async def open(
@@ -808,16 +811,21 @@ class PaperExchange:
         and starting cash saved at creation win over the arguments)."""
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise ValueError(f"seed must be an integer, got {seed!r}")
-        if not isinstance(n_markets, int) or not 1 <= n_markets <= MAX_MARKETS:
+        if (
+            not isinstance(n_markets, int)
+            or isinstance(n_markets, bool)
+            or not 1 <= n_markets <= MAX_MARKETS
+        ):
             raise ValueError(f"n_markets must be an integer in 1..{MAX_MARKETS}, got {n_markets!r}")
         if (
             not isinstance(starting_cash, Decimal)
             or not starting_cash.is_finite()
-            or starting_cash <= 0
+            or not 0 < starting_cash <= MAX_STARTING_CASH
             or starting_cash != starting_cash.quantize(CENT)
         ):
             raise ValueError(
-                f"starting_cash must be a positive whole-cent Decimal: {starting_cash}"
+                f"starting_cash must be a whole-cent Decimal in (0, {MAX_STARTING_CASH}]: "
+                f"{starting_cash!r}"
             )
         now = _aware(clock())
         book = await _load(store.conn, n_markets)
@@ -853,7 +861,10 @@ class PaperExchange:
             log.info("paper account loaded at simulated %s", book.sim.now.isoformat())
         exchange = cls(store, book, clock)
         if create:
-            await _write(store.conn, book, create=True)
+            try:
+                await _write(store.conn, book, create=True)
+            except Exception as exc:
+                raise ExchangeError(f"cannot create the paper account: {exc}") from exc
             book.saved()
         # Catch up now rather than inside the first timed SENSE call.
         await exchange.advance_to(now)
@@ -1071,21 +1082,33 @@ class PaperExchange:
             raise ExchangeError("the paper account vanished from the database")
         self._book = book
         self._stale = False
-        self._snapshot_key = None
+        self._cache_key = None
+
+    def _fresh_cache(self) -> None:
+        key = (id(self._book), self._book.sim.step)
+        if key != self._cache_key:
+            self._cache.clear()
+            self._snapshot = None
+            self._cache_key = key
 
     def _open_snapshot(self) -> dict[str, Market]:
-        key = (id(self._book), self._book.sim.step)
-        if key != self._snapshot_key:
-            self._snapshot = {m.ticker: m.to_market() for m in self._book.sim.open_markets()}
-            self._snapshot_key = key
+        self._fresh_cache()
+        if self._snapshot is None:
+            self._snapshot = {}
+            for sim_market in self._book.sim.open_markets():
+                market = self._cache.get(sim_market.ticker) or sim_market.to_market()
+                self._snapshot[sim_market.ticker] = self._cache[sim_market.ticker] = market
         return self._snapshot
 
     def _market(self, ticker: str) -> Market | None:
-        cached = self._open_snapshot().get(ticker)
-        if cached is not None:
-            return cached
-        sim_market = self._book.sim.markets.get(ticker)
-        return None if sim_market is None else sim_market.to_market()
+        self._fresh_cache()
+        market = self._cache.get(ticker)
+        if market is None:
+            sim_market = self._book.sim.markets.get(ticker)
+            if sim_market is None:
+                return None
+            market = self._cache[ticker] = sim_market.to_market()
+        return market
 
     async def _saved_markets(self, tickers: Iterable[str]) -> dict[str, Market]:
         found: dict[str, Market] = {}

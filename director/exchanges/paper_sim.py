@@ -24,6 +24,7 @@ The model, per step:
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import random
 from collections.abc import Callable, Iterable, Iterator
@@ -447,13 +448,14 @@ class Simulator:
             crowd = _softmax([m.x + m.bias for m in markets])
         for market, p in zip(markets, crowd, strict=True):
             mid = 100.0 * p + rng.gauss(0.0, market.quote_noise)
-            bid = round(mid - market.spread / 2)
-            bid = min(max(bid, 1), 98)
-            ask = min(bid + market.spread, 99)
-            market.yes_bid, market.yes_ask = bid, ask
+            bid = min(max(round(mid - market.spread / 2), 1), 98)
+            market.yes_bid, market.yes_ask = bid, min(bid + market.spread, 99)
+        if len(markets) > 1:
+            _no_arbitrage(markets)
+        for market in markets:
             if rng.random() < _TRADE_CHANCE:
                 market.volume += rng.randint(1, 50)
-                market.last_price = bid if rng.random() < 0.5 else ask
+                market.last_price = market.yes_bid if rng.random() < 0.5 else market.yes_ask
 
     def _refill(self, rng: random.Random) -> list[SimMarket]:
         opened: list[SimMarket] = []
@@ -521,6 +523,25 @@ class Simulator:
             spread=rng.choice((1, 2, 2, 3, 3, 4)),
             quote_noise=rng.uniform(0.2, 1.5),
         )
+
+
+def _no_arbitrage(markets: list[SimMarket]) -> None:
+    """Quotes of mutually exclusive outcomes, as arbitrageurs leave them: buying every YES
+    costs at least $1 and selling every YES brings at most $1 (so buying every NO costs at
+    least what it pays). Widens quotes a cent at a time, dearest outcomes first."""
+    by_price = sorted(markets, key=lambda m: -(m.yes_bid or 0))  # stable: ties keep seq order
+    asks = [m.yes_ask or 0 for m in by_price]
+    bids = [m.yes_bid or 0 for m in by_price]
+    for i in itertools.cycle(range(len(asks))):  # ends: 99 × (2 or more outcomes) > 100
+        if sum(asks) >= 100:
+            break
+        asks[i] = min(asks[i] + 1, 99)
+    for i in itertools.cycle(range(len(bids))):
+        if sum(bids) <= 100:
+            break
+        bids[i] = max(bids[i] - 1, 1)
+    for market, bid, ask in zip(by_price, bids, asks, strict=True):
+        market.yes_bid, market.yes_ask = bid, ask
 
 
 def _softmax(xs: list[float]) -> list[float]:
