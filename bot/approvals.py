@@ -220,7 +220,6 @@ class ButtonHandler:
         try:
             async with self._rules_lock:
                 decision = await reviewer.decide(press.review_id, who, press.apply)
-            record = await self._director.store.review(press.review_id)
         except Exception:
             log.exception("deciding review #%d failed", press.review_id)
             await self._sender.answer(
@@ -231,9 +230,18 @@ class ButtonHandler:
             return
         log.info("review #%d: ok=%s (%s)", press.review_id, decision.ok, decision.message)
         await self._sender.answer(query.id, decision.message, alert=not decision.ok)
-        # An Apply that could not apply settles the review as failed: that press decided it.
+        try:
+            record = await self._director.store.review(press.review_id)
+        except Exception:
+            # The decision stands and the presser was told; only the message's edit is lost.
+            log.exception("could not read review #%d back to edit its message", press.review_id)
+            return
+        # An Apply that could not apply settles the review (failed, or superseded by newer
+        # rules): that press decided it.
         settled_here = decision.ok or (
-            record is not None and record.status == "failed" and record.decided_by == who
+            record is not None
+            and record.status in ("failed", "superseded")
+            and record.decided_by == who
         )
         if settled_here and query.message is not None:
             await self._sender.edit_html(

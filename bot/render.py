@@ -449,7 +449,10 @@ def render_rules(active: RuleSet, history: Sequence[RuleSet] = ()) -> str:
         lines.append(f"… {len(versions) - len(recent)} earlier version(s)")
     for r in recent:
         mark = " · <b>active</b>" if r.version == active.version else ""
-        lines.append(f"v{esc(r.version)} · {stamp(r.created_at)} · {esc(_clip(r.note, 120))}{mark}")
+        lines.append(
+            f"v{esc(r.version)} · {stamp(r.created_at)} · {esc(r.source)} · "
+            f"{esc(_clip(r.note, 120))}{mark}"
+        )
     previous = [r for r in versions if r.version < active.version]
     if previous:
         lines.append(f"<b>Change from v{esc(previous[-1].version)}</b>")
@@ -462,10 +465,8 @@ def render_rules(active: RuleSet, history: Sequence[RuleSet] = ()) -> str:
 
 def render_rules_diff(old: RuleSet, new: RuleSet) -> str:
     """rules_diff(old, new) as a preformatted block (rule texts may hold anything: escaped)."""
-    diff = rules_diff(old, new)
-    if not diff:
-        return "<i>no difference</i>"
-    return f"<pre>{esc(chr(10).join(diff))}</pre>"
+    diff = "\n".join(rules_diff(old, new))
+    return f"<pre>{esc(diff)}</pre>" if diff else "<i>no difference</i>"
 
 
 def render_rollback_prompt(target: RuleSet, active: RuleSet, ttl_seconds: int) -> str:
@@ -590,6 +591,7 @@ _REVIEW_HEADS = {
     "applied": "✅ Applied",
     "dismissed": "🗑 Dismissed",
     "failed": "❌ Not applied",
+    "superseded": "⏭ Superseded",
     "applying": "⏳ Applying",
 }
 

@@ -354,8 +354,8 @@ Action = Annotated[
 ]
 
 
-# mypy can't see an Annotated union as a type for TypeAdapter's overloads.
-ACTION_ADAPTER: TypeAdapter[Action] = TypeAdapter(Action)  # type: ignore[arg-type]
+# Older pydantic/mypy pairs cannot see an Annotated union as a type for TypeAdapter.
+ACTION_ADAPTER: TypeAdapter[Action] = TypeAdapter(Action)  # type: ignore[arg-type, unused-ignore]
 
 
 class Plan(BaseModel):

@@ -359,6 +359,7 @@ class Reviewer:
         report.status = (
             "pending" if report.suggestion else ("failed" if report.error else "no_change")
         )
+        await self.store.supersede_reviews()
         report.review_id = await self.store.add_review(
             now=now,
             trigger=trigger,
@@ -377,6 +378,8 @@ class Reviewer:
         record = await self.store.review(review_id)
         if record is None:
             return ReviewDecision(review_id, False, "No such review.")
+        if record.status in ("no_change", "failed") and record.decided_by is None:
+            return ReviewDecision(review_id, False, "This review has nothing to decide.")
         if record.status != "pending" or record.suggestion is None:
             by = f" by {record.decided_by}" if record.decided_by else ""
             return ReviewDecision(review_id, False, f"Already {record.status}{by}.")
@@ -385,18 +388,33 @@ class Reviewer:
             if not await self.store.claim_review(review_id, to="dismissed", by=user, now=now):
                 return ReviewDecision(review_id, False, "Someone else decided it first.")
             return ReviewDecision(review_id, True, f"Dismissed by {user}. The rules are unchanged.")
+        rules = await self.store.active_rules()
+        if rules.version != record.rules_version:
+            # Its evidence and rule numbers describe rules no longer in force: settle it.
+            if not await self.store.claim_review(review_id, to="superseded", by=user, now=now):
+                return ReviewDecision(review_id, False, "Someone else decided it first.")
+            return ReviewDecision(
+                review_id,
+                False,
+                f"Not applied: the rules changed since this review (v{record.rules_version} → "
+                f"v{rules.version}). Run /review again.",
+            )
         if not await self.store.claim_review(review_id, to="applying", by=user, now=now):
             return ReviewDecision(review_id, False, "Someone else decided it first.")
-        suggestion = Suggestion.model_validate(record.suggestion)
-        rules = await self.store.active_rules()
         try:
+            suggestion = Suggestion.model_validate(record.suggestion)
             texts, thresholds = apply_suggestion(rules, suggestion)
-        except ValueError as exc:
+            new = await self.store.add_rules_version(
+                texts,
+                thresholds,
+                note=f"review #{review_id}: {suggestion.summary}",
+                source="review",
+                now=now,
+            )
+        except Exception as exc:
+            # Never leave it "applying": the operator sees why, and can review again.
             await self.store.settle_review(review_id, status="failed", applied_version=None)
             return ReviewDecision(review_id, False, f"Could not apply: {exc}")
-        new = await self.store.add_rules_version(
-            texts, thresholds, note=f"review #{review_id}: {suggestion.summary}", source="review"
-        )
         await self.store.settle_review(review_id, status="applied", applied_version=new.version)
         return ReviewDecision(
             review_id,
@@ -413,7 +431,11 @@ class Reviewer:
             raise ValueError(f"there is no rules version {version}")
         old = history[version]
         return await self.store.add_rules_version(
-            old.rules, old.thresholds, note=f"rollback to v{version} by {user}", source="rollback"
+            old.rules,
+            old.thresholds,
+            note=f"rollback to v{version} by {user}",
+            source="rollback",
+            now=self.clock(),
         )
 
 

@@ -46,6 +46,7 @@ class RuleSet(BaseModel):
     thresholds: Thresholds = Field(default_factory=Thresholds)
     created_at: datetime | None = None
     note: str = "default rules (DESIGN.md)"
+    source: str = "default"  # "default", "review", "rollback", ...
 
     def rendered(self) -> list[str]:
         """Rule texts with the thresholds filled in, numbered from 1."""

@@ -6,9 +6,11 @@ every statement on its own thread in order, so callers may share the Store freel
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import secrets
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -374,6 +376,39 @@ class Store:
     def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
         self._conn = conn
         self.path = path
+        # One connection is shared by every coroutine. A statement run while another
+        # coroutine's transaction is open would join it (and vanish with its ROLLBACK), so
+        # statements and transactions take turns.
+        self._lock = asyncio.Lock()
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Cursor:
+        """One statement, never inside someone else's transaction. Fetch SELECT rows with
+        `fetch`; a cursor read after the lock is released is fine for plain SELECTs."""
+        async with self._lock:
+            return await self._conn.execute(sql, params)
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
+        """Every row of one statement (also for INSERT/UPDATE ... RETURNING)."""
+        async with self._lock:
+            cur = await self._conn.execute(sql, params)
+            return list(await cur.fetchall())
+
+    async def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
+        rows = await self.fetch(sql, params)
+        return rows[0] if rows else None
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """BEGIN IMMEDIATE … COMMIT, alone on the connection; ROLLBACK on any error."""
+        async with self._lock:
+            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await self._conn.execute("ROLLBACK")
+                raise
+            await self._conn.execute("COMMIT")
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -456,7 +491,7 @@ class Store:
     async def install_id(self) -> str:
         """A short random id of this database, so client order ids never collide across
         installs that share one exchange account."""
-        cur = await self._conn.execute("SELECT value FROM meta WHERE key = 'install_id'")
+        cur = await self.execute("SELECT value FROM meta WHERE key = 'install_id'")
         row = await cur.fetchone()
         assert row is not None
         return str(row[0])
@@ -464,14 +499,14 @@ class Store:
     # --- operator state ------------------------------------------------------------------
 
     async def get_flag(self, key: str, default: str | None = None) -> str | None:
-        cur = await self._conn.execute("SELECT value FROM operator_state WHERE key = ?", (key,))
+        cur = await self.execute("SELECT value FROM operator_state WHERE key = ?", (key,))
         row = await cur.fetchone()
         return default if row is None else str(row[0])
 
     async def set_flag(
         self, key: str, value: str, by: str = "", now: datetime | None = None
     ) -> None:
-        await self._conn.execute(
+        await self.execute(
             "INSERT INTO operator_state (key, value, updated_at, updated_by) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
             " updated_at = excluded.updated_at, updated_by = excluded.updated_by",
@@ -502,45 +537,47 @@ class Store:
 
     async def active_rules(self) -> RuleSet:
         """The newest version is the active one (a rollback is a new version)."""
-        cur = await self._conn.execute("SELECT * FROM rules_versions ORDER BY version DESC LIMIT 1")
+        cur = await self.execute("SELECT * FROM rules_versions ORDER BY version DESC LIMIT 1")
         row = await cur.fetchone()
         assert row is not None, "migration 1 seeds version 1"
         return _ruleset(row)
 
     async def rules_history(self) -> list[RuleSet]:
-        cur = await self._conn.execute("SELECT * FROM rules_versions ORDER BY version")
+        cur = await self.execute("SELECT * FROM rules_versions ORDER BY version")
         return [_ruleset(row) for row in await cur.fetchall()]
 
     async def add_rules_version(
-        self, rules: Iterable[str], thresholds: Thresholds, note: str, source: str
+        self,
+        rules: Iterable[str],
+        thresholds: Thresholds,
+        note: str,
+        source: str,
+        now: datetime | None = None,
     ) -> RuleSet:
-        await self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            cur = await self._conn.execute("SELECT COALESCE(MAX(version), 0) FROM rules_versions")
+        async with self.transaction() as conn:
+            cur = await conn.execute("SELECT COALESCE(MAX(version), 0) FROM rules_versions")
             row = await cur.fetchone()
             version = int(row[0]) + 1 if row else 1
-            await self._conn.execute(
+            await conn.execute(
                 "INSERT INTO rules_versions (version, created_at, rules_json, thresholds_json,"
                 " note, source) VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     version,
-                    iso(datetime.now(UTC)),
+                    iso(now or datetime.now(UTC)),
                     json.dumps(list(rules)),
                     thresholds.model_dump_json(),
                     note,
                     source,
                 ),
             )
-            await self._conn.execute("COMMIT")
-        except Exception:
-            await self._conn.execute("ROLLBACK")
-            raise
-        return await self.active_rules()
+        row = await self.fetch_one("SELECT * FROM rules_versions WHERE version = ?", (version,))
+        assert row is not None
+        return _ruleset(row)
 
     # --- cycles --------------------------------------------------------------------------
 
     async def start_cycle(self, started_at: datetime, trigger: str) -> int:
-        cur = await self._conn.execute(
+        cur = await self.execute(
             "INSERT INTO cycles (started_at, trigger) VALUES (?, ?)", (iso(started_at), trigger)
         )
         assert cur.lastrowid is not None
@@ -568,7 +605,7 @@ class Store:
         report: dict[str, Any] | None = None,
         error: str | None = None,
     ) -> None:
-        await self._conn.execute(
+        await self.execute(
             "UPDATE cycles SET finished_at = ?, status = ?, brain = ?, model = ?,"
             " rules_version = ?, escalated = ?, brain_error = ?, cash = ?, equity = ?,"
             " exposure = ?, risk = ?, cost_usd = ?, state_json = ?, plan_json = ?,"
@@ -596,18 +633,18 @@ class Store:
         )
 
     async def cycle(self, cycle_id: int) -> CycleRecord | None:
-        cur = await self._conn.execute("SELECT * FROM cycles WHERE id = ?", (cycle_id,))
+        cur = await self.execute("SELECT * FROM cycles WHERE id = ?", (cycle_id,))
         row = await cur.fetchone()
         return None if row is None else _cycle(row)
 
     async def last_cycle(self, *, finished: bool = True) -> CycleRecord | None:
         where = "WHERE status != 'running'" if finished else ""
-        cur = await self._conn.execute(f"SELECT * FROM cycles {where} ORDER BY id DESC LIMIT 1")
+        cur = await self.execute(f"SELECT * FROM cycles {where} ORDER BY id DESC LIMIT 1")
         row = await cur.fetchone()
         return None if row is None else _cycle(row)
 
     async def recent_cycles(self, limit: int) -> list[CycleRecord]:
-        cur = await self._conn.execute(
+        cur = await self.execute(
             "SELECT id, started_at, finished_at, trigger, status, brain, model, rules_version,"
             " escalated, brain_error, cash, equity, exposure, risk, cost_usd, NULL AS state_json,"
             " NULL AS plan_json, timings_json, report_json, error"
@@ -617,7 +654,7 @@ class Store:
         return [_cycle(row) for row in await cur.fetchall()]
 
     async def equity_history(self, since: datetime | None = None) -> list[tuple[datetime, Decimal]]:
-        cur = await self._conn.execute(
+        cur = await self.execute(
             "SELECT started_at, equity FROM cycles WHERE equity IS NOT NULL AND started_at >= ?"
             " ORDER BY id",
             (iso(since) if since else "",),
@@ -626,7 +663,7 @@ class Store:
 
     async def equity_at(self, when: datetime) -> Decimal | None:
         """Equity recorded by the first cycle at or after `when`."""
-        cur = await self._conn.execute(
+        cur = await self.execute(
             "SELECT equity FROM cycles WHERE equity IS NOT NULL AND started_at >= ?"
             " ORDER BY started_at LIMIT 1",
             (iso(when),),
@@ -635,13 +672,13 @@ class Store:
         return None if row is None else Decimal(row[0])
 
     async def cycle_count(self) -> int:
-        cur = await self._conn.execute("SELECT COUNT(*) FROM cycles")
+        cur = await self.execute("SELECT COUNT(*) FROM cycles")
         row = await cur.fetchone()
         return int(row[0]) if row else 0
 
     async def fail_running_cycles(self, now: datetime) -> int:
         """Mark cycles left 'running' by a crash or a kill as interrupted."""
-        cur = await self._conn.execute(
+        cur = await self.execute(
             "UPDATE cycles SET status = 'interrupted', finished_at = ? WHERE status = 'running'",
             (iso(now),),
         )
@@ -664,7 +701,7 @@ class Store:
         now: datetime,
         outcome: dict[str, Any] | None = None,
     ) -> int:
-        cur = await self._conn.execute(
+        cur = await self.execute(
             "INSERT INTO actions (cycle_id, idx, kind, market, action_json, verdict, reason,"
             " status, client_order_id, created_at, updated_at, outcome_json)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -696,7 +733,7 @@ class Store:
         order_id: str | None = None,
         outcome: dict[str, Any] | None = None,
     ) -> None:
-        await self._conn.execute(
+        await self.execute(
             "UPDATE actions SET status = ?, updated_at = ?, reason = COALESCE(?, reason),"
             " order_id = COALESCE(?, order_id),"
             " outcome_json = COALESCE(?, outcome_json) WHERE id = ?",
@@ -711,18 +748,18 @@ class Store:
         )
 
     async def action(self, action_id: int) -> ActionRecord | None:
-        cur = await self._conn.execute("SELECT * FROM actions WHERE id = ?", (action_id,))
+        cur = await self.execute("SELECT * FROM actions WHERE id = ?", (action_id,))
         row = await cur.fetchone()
         return None if row is None else _action(row)
 
     async def cycle_actions(self, cycle_id: int) -> list[ActionRecord]:
-        cur = await self._conn.execute(
+        cur = await self.execute(
             "SELECT * FROM actions WHERE cycle_id = ? ORDER BY idx", (cycle_id,)
         )
         return [_action(row) for row in await cur.fetchall()]
 
     async def actions_since(self, since: datetime) -> list[ActionRecord]:
-        cur = await self._conn.execute(
+        cur = await self.execute(
             "SELECT * FROM actions WHERE created_at >= ? ORDER BY id", (iso(since),)
         )
         return [_action(row) for row in await cur.fetchall()]
@@ -732,7 +769,7 @@ class Store:
     async def create_approval(
         self, *, action_id: int, cycle_id: int, now: datetime, expires_at: datetime
     ) -> ApprovalRecord:
-        cur = await self._conn.execute(
+        cur = await self.execute(
             "INSERT INTO approvals (action_id, cycle_id, created_at, expires_at)"
             " VALUES (?, ?, ?, ?)",
             (action_id, cycle_id, iso(now), iso(expires_at)),
@@ -743,14 +780,12 @@ class Store:
         return record
 
     async def approval(self, approval_id: int) -> ApprovalRecord | None:
-        cur = await self._conn.execute("SELECT * FROM approvals WHERE id = ?", (approval_id,))
+        cur = await self.execute("SELECT * FROM approvals WHERE id = ?", (approval_id,))
         row = await cur.fetchone()
         return None if row is None else _approval(row)
 
     async def pending_approvals(self) -> list[ApprovalRecord]:
-        cur = await self._conn.execute(
-            "SELECT * FROM approvals WHERE status = 'pending' ORDER BY id"
-        )
+        cur = await self.execute("SELECT * FROM approvals WHERE status = 'pending' ORDER BY id")
         return [_approval(row) for row in await cur.fetchall()]
 
     async def claim_approval(
@@ -758,7 +793,7 @@ class Store:
     ) -> bool:
         """Move a pending, unexpired approval to `to` atomically. Exactly one of any number
         of simultaneous presses gets True."""
-        cur = await self._conn.execute(
+        cur = await self.execute(
             "UPDATE approvals SET status = ?, decided_by = ?, decided_at = ?"
             " WHERE id = ? AND status = 'pending' AND expires_at > ?",
             (to.value, by, iso(now), approval_id, iso(now)),
@@ -766,19 +801,19 @@ class Store:
         return cur.rowcount == 1
 
     async def settle_approval(self, approval_id: int, status: ApprovalStatus, result: str) -> None:
-        await self._conn.execute(
+        await self.execute(
             "UPDATE approvals SET status = ?, result = ? WHERE id = ?",
             (status.value, result, approval_id),
         )
 
     async def expire_approvals(self, now: datetime) -> list[ApprovalRecord]:
         """Expire every pending approval past its time; returns the ones just expired."""
-        cur = await self._conn.execute(
+        rows = await self.fetch(
             "UPDATE approvals SET status = 'expired', decided_at = ?, result = 'expired'"
             " WHERE status = 'pending' AND expires_at <= ? RETURNING id",
             (iso(now), iso(now)),
         )
-        ids = [int(r[0]) for r in await cur.fetchall()]
+        ids = [int(r[0]) for r in rows]
         records = []
         for approval_id in ids:
             record = await self.approval(approval_id)
@@ -788,13 +823,13 @@ class Store:
         return records
 
     async def set_approval_message(self, approval_id: int, chat_id: int, message_id: int) -> None:
-        await self._conn.execute(
+        await self.execute(
             "UPDATE approvals SET chat_id = ?, message_id = ? WHERE id = ?",
             (chat_id, message_id, approval_id),
         )
 
     async def recent_cycles_with_state(self, limit: int) -> list[CycleRecord]:
-        cur = await self._conn.execute(
+        cur = await self.execute(
             "SELECT * FROM cycles WHERE state_json IS NOT NULL ORDER BY id DESC LIMIT ?", (limit,)
         )
         return [_cycle(row) for row in await cur.fetchall()]
@@ -813,7 +848,7 @@ class Store:
         status: str,
         error: str | None = None,
     ) -> int:
-        cur = await self._conn.execute(
+        cur = await self.execute(
             "INSERT INTO reviews (created_at, trigger, source, rules_version, report_json,"
             " suggestion_json, status, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -831,29 +866,36 @@ class Store:
         return cur.lastrowid
 
     async def review(self, review_id: int) -> ReviewRecord | None:
-        cur = await self._conn.execute("SELECT * FROM reviews WHERE id = ?", (review_id,))
+        cur = await self.execute("SELECT * FROM reviews WHERE id = ?", (review_id,))
         row = await cur.fetchone()
         return None if row is None else _review(row)
 
     async def claim_review(self, review_id: int, *, to: str, by: str, now: datetime) -> bool:
         """pending → `to`, atomically: one decision of any number of presses wins."""
-        cur = await self._conn.execute(
+        cur = await self.execute(
             "UPDATE reviews SET status = ?, decided_by = ?, decided_at = ?"
             " WHERE id = ? AND status = 'pending'",
             (to, by, iso(now), review_id),
         )
         return cur.rowcount == 1
 
+    async def supersede_reviews(self) -> int:
+        """A new review replaces any suggestion still waiting for a decision."""
+        cur = await self.execute(
+            "UPDATE reviews SET status = 'superseded' WHERE status = 'pending'"
+        )
+        return cur.rowcount
+
     async def settle_review(
         self, review_id: int, *, status: str, applied_version: int | None
     ) -> None:
-        await self._conn.execute(
+        await self.execute(
             "UPDATE reviews SET status = ?, applied_version = ? WHERE id = ?",
             (status, applied_version, review_id),
         )
 
     async def set_review_message(self, review_id: int, chat_id: int, message_id: int) -> None:
-        await self._conn.execute(
+        await self.execute(
             "UPDATE reviews SET chat_id = ?, message_id = ? WHERE id = ?",
             (chat_id, message_id, review_id),
         )
@@ -861,7 +903,7 @@ class Store:
     # --- LLM usage (the brains.base.UsageLedger port) -----------------------------------
 
     async def record_llm_call(self, call: LLMCall) -> None:
-        await self._conn.execute(
+        await self.execute(
             "INSERT INTO llm_usage (created_at, cycle_id, purpose, tier, model, input_tokens,"
             " output_tokens, cache_read_tokens, cache_write_tokens, latency_ms, cost_usd, ok,"
             " error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -883,7 +925,7 @@ class Store:
         )
 
     async def llm_spend_since(self, since: datetime) -> Decimal:
-        cur = await self._conn.execute(
+        cur = await self.execute(
             "SELECT cost_usd FROM llm_usage WHERE created_at >= ?", (iso(since),)
         )
         return sum((Decimal(r[0]) for r in await cur.fetchall()), Decimal(0))
@@ -900,6 +942,7 @@ def _ruleset(row: aiosqlite.Row) -> RuleSet:
         thresholds=Thresholds.model_validate_json(row["thresholds_json"]),
         created_at=parse_ts(row["created_at"]),
         note=row["note"],
+        source=row["source"],
     )
 
 

@@ -267,7 +267,7 @@ async def test_forged_review_buttons_are_refused(
         unknown = await tg.wait_for_answer(tg.press_data(OPERATOR, report, "rv:99:a"))
         assert unknown == {"text": "No such review.", "show_alert": "true"}
         undecidable = await tg.wait_for_answer(tg.press_data(OPERATOR, report, "rv:1:a"))
-        assert undecidable == {"text": "Already no_change.", "show_alert": "true"}
+        assert undecidable == {"text": "This review has nothing to decide.", "show_alert": "true"}
         for bad in ("rv:1:x", "rv:1:a:y", "rv:-1:a", "rb:1:y"):
             garbage = await tg.wait_for_answer(tg.press_data(OPERATOR, report, bad))
             assert garbage == {"text": "This button is not recognized.", "show_alert": "true"}
@@ -359,7 +359,7 @@ async def test_a_review_that_crashes_is_reported_and_records_nothing(
         assert "No change" in (await posted_review(h, 1)).text
 
 
-async def test_an_apply_the_rules_no_longer_allow_settles_the_review_as_failed(
+async def test_an_apply_after_the_rules_changed_settles_the_review_as_superseded(
     tg: TelegramStandIn, tmp_path: Path, clock: Clock
 ) -> None:
     async with review_bot(tg, tmp_path, clock) as h:
@@ -380,15 +380,16 @@ async def test_an_apply_the_rules_no_longer_allow_settles_the_review_as_failed(
 
         answer = await tg.wait_for_answer(tg.press(OPERATOR, report, "Apply"))
         assert answer == {
-            "text": "Could not apply: there is no rule 5 to replace",
+            "text": "Not applied: the rules changed since this review (v2 → v3). "
+            "Run /review again.",
             "show_alert": "true",
         }
         edited = await tg.wait_for_edit(report)
-        assert edited.text.startswith("❌ Not applied · review #1")
+        assert edited.text.startswith("⏭ Superseded · review #1")
         assert "Decided by User1001 (1001)" in edited.text
         assert (await store.active_rules()).version == 3
         record = await store.review(1)
-        assert record is not None and record.status == "failed"
+        assert record is not None and record.status == "superseded"
 
 
 async def test_the_scheduled_review_posts_to_the_report_chat(

@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -22,12 +24,19 @@ from tests.fakes import RecordingReporter
 from tests.kalshi_standin import KalshiStandin, SMarket, new_rsa_key, write_private_key
 
 D = Decimal
-RSS = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>Desk</title>
+
+
+def rss() -> bytes:
+    """Items an hour old by the wall clock that build_director's news reader also uses, so
+    they stay inside its three-day window whenever the suite runs."""
+    now = datetime.now(UTC)
+    fresh, older = (format_datetime(now - timedelta(hours=h), usegmt=True) for h in (1, 2))
+    return f"""<?xml version="1.0"?><rss version="2.0"><channel><title>Desk</title>
 <item><title>December rate cut odds jump after jobs report</title><link>https://x/1</link>
-<pubDate>Tue, 24 Nov 2026 13:00:00 GMT</pubDate></item>
+<pubDate>{fresh}</pubDate></item>
 <item><title>Unrelated: a cat won the village election</title><link>https://x/2</link>
-<pubDate>Tue, 24 Nov 2026 12:00:00 GMT</pubDate></item>
-</channel></rss>"""
+<pubDate>{older}</pubDate></item>
+</channel></rss>""".encode()
 
 
 @pytest.fixture
@@ -37,11 +46,12 @@ def rss_url() -> Iterator[str]:
             return
 
         def do_GET(self) -> None:
+            body = rss()
             self.send_response(200)
             self.send_header("Content-Type", "application/rss+xml")
-            self.send_header("Content-Length", str(len(RSS)))
+            self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(RSS)
+            self.wfile.write(body)
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -9,7 +9,14 @@ import pytest
 from pydantic import ValidationError
 
 from director.models import Market, MarketStatus, PlaceOrder, PlaceOrderDetails, Side
-from director.review import Reviewer, Suggestion, ThresholdChange, apply_suggestion, rules_diff
+from director.review import (
+    Reviewer,
+    RuleTextChange,
+    Suggestion,
+    ThresholdChange,
+    apply_suggestion,
+    rules_diff,
+)
 from director.rulebook import DEFAULT_RULESET
 from director.store import ActionStatus, Store
 from tests.builders import NOW, D, market, opportunity, state
@@ -144,3 +151,61 @@ def test_a_suggestion_must_change_something_and_stay_in_range() -> None:
     )
     with pytest.raises(ValueError, match="out of range"):
         apply_suggestion(DEFAULT_RULESET, bad)
+
+
+async def test_a_review_made_under_older_rules_is_superseded_not_applied(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "o.db")
+    exchange = await seed_history(store, band_wins=0.8, above_wins=0.5, seed=3)
+    reviewer = Reviewer(store, exchange, sample=200, clock=lambda: NOW)
+    report = await reviewer.run("manual")
+    v1 = await store.active_rules()
+    await store.add_rules_version(v1.rules, v1.thresholds, note="operator edit", source="test")
+
+    decision = await reviewer.decide(report.review_id, "alice", apply=True)
+    assert not decision.ok and "rules changed since this review (v1 → v2)" in decision.message
+    assert (await store.active_rules()).version == 2
+    record = await store.review(report.review_id)
+    assert record is not None and record.status == "superseded" and record.decided_by == "alice"
+    late = await reviewer.decide(report.review_id, "bob", apply=True)
+    assert not late.ok and late.message == "Already superseded by alice."
+    await store.close()
+
+
+async def test_a_new_review_supersedes_the_undecided_one(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "o.db")
+    exchange = await seed_history(store, band_wins=0.8, above_wins=0.5, seed=3)
+    reviewer = Reviewer(store, exchange, sample=200, clock=lambda: NOW)
+    first = await reviewer.run("manual")
+    second = await reviewer.run("schedule")
+    assert first.status == second.status == "pending"
+    old = await store.review(first.review_id)
+    assert old is not None and old.status == "superseded"
+    stale = await reviewer.decide(first.review_id, "alice", apply=True)
+    assert not stale.ok and stale.message == "Already superseded."
+    assert (await reviewer.decide(second.review_id, "alice", apply=True)).ok
+    await store.close()
+
+
+async def test_an_apply_that_cannot_apply_settles_as_failed(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "o.db")
+    reviewer = Reviewer(store, FakeExchange(), sample=50, clock=lambda: NOW)
+    impossible = Suggestion(
+        summary="Sharpen rule 9",
+        rule_change=RuleTextChange(op="replace", rule_number=9, text="There is no rule 9."),
+        rationale="test",
+    )
+    review_id = await store.add_review(
+        now=NOW,
+        trigger="manual",
+        source="test",
+        rules_version=1,
+        report={},
+        suggestion=impossible.model_dump(mode="json"),
+        status="pending",
+    )
+    decision = await reviewer.decide(review_id, "alice", apply=True)
+    assert not decision.ok and decision.message.startswith("Could not apply: there is no rule 9")
+    record = await store.review(review_id)
+    assert record is not None and record.status == "failed" and record.decided_by == "alice"
+    assert (await store.active_rules()).version == 1
+    await store.close()

@@ -99,3 +99,22 @@ async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     await store.close()
     with pytest.raises(StoreError, match="newer than this program"):
         await Store.open(tmp_path / "o.db")
+
+
+async def test_concurrent_transactions_and_writes_never_mix(tmp_path: Path) -> None:
+    import asyncio
+
+    store = await Store.open(tmp_path / "o.db")
+    rules = await store.active_rules()
+    results = await asyncio.gather(
+        *[
+            store.add_rules_version(rules.rules, Thresholds(), note=f"n{i}", source="t")
+            for i in range(5)
+        ],
+        *[store.set_flag(f"k{i}", "v") for i in range(5)],
+    )
+    versions = sorted(r.version for r in results if r is not None)
+    assert versions == [2, 3, 4, 5, 6]
+    assert [v.version for v in await store.rules_history()] == [1, 2, 3, 4, 5, 6]
+    assert all([await store.get_flag(f"k{i}") == "v" for i in range(5)])
+    await store.close()

@@ -594,7 +594,7 @@ class _ConcurrentWriter(ExchangeError):
     pass
 
 
-async def _write(conn: aiosqlite.Connection, book: _Book, *, create: bool) -> None:
+async def _write(store: Store, book: _Book, *, create: bool) -> None:
     """Everything the book changed since its last save, in one transaction."""
     sim = book.sim
     changed = sorted(sim.dirty, key=_market_seq(sim))
@@ -667,8 +667,7 @@ async def _write(conn: aiosqlite.Connection, book: _Book, *, create: bool) -> No
         "updated_at": iso(book.last_now),
     }
     values = tuple(account[c] for c in _ACCOUNT_VALUES)
-    await conn.execute("BEGIN IMMEDIATE")
-    try:
+    async with store.transaction() as conn:
         if create:
             await conn.execute(
                 "INSERT INTO paper_account (id, seed, step_seconds, starting_cash, origin_step,"
@@ -711,11 +710,6 @@ async def _write(conn: aiosqlite.Connection, book: _Book, *, create: bool) -> No
             )
         if settlements:
             await conn.executemany(_INSERT_SETTLEMENT, settlements)
-        await conn.execute("COMMIT")
-    except BaseException:
-        with contextlib.suppress(Exception):
-            await conn.execute("ROLLBACK")
-        raise
     book.revision += 1
 
 
@@ -723,23 +717,30 @@ def _market_seq(sim: Simulator) -> Callable[[str], int]:
     return lambda ticker: sim.markets[ticker].seq
 
 
-async def _load(conn: aiosqlite.Connection, n_markets: int | None) -> _Book | None:
+async def _load(store: Store, n_markets: int | None) -> _Book | None:
     """The saved book, or None on a database without a paper account."""
-    cur = await conn.execute("SELECT * FROM paper_account WHERE id = 1")
-    acct = await cur.fetchone()
-    if acct is None:
-        return None
+    # One transaction: the account, its markets, orders and positions as of one commit.
+    async with store.transaction() as conn:
+        cur = await conn.execute("SELECT * FROM paper_account WHERE id = 1")
+        acct = await cur.fetchone()
+        if acct is None:
+            return None
+        cur = await conn.execute(
+            "SELECT * FROM paper_markets WHERE status = 'open' OR close_step >= ? ORDER BY seq",
+            (acct["sim_step"] - RETAIN_STEPS,),
+        )
+        market_rows = await cur.fetchall()
+        cur = await conn.execute("SELECT * FROM paper_orders WHERE status = 'resting' ORDER BY seq")
+        order_rows = await cur.fetchall()
+        cur = await conn.execute("SELECT * FROM paper_positions ORDER BY market, side")
+        position_rows = await cur.fetchall()
     if acct["step_seconds"] != STEP_SECONDS:
         raise ExchangeError(
             f"this paper account was simulated on a {acct['step_seconds']}s grid; this program "
             f"uses {STEP_SECONDS}s: start a new database"
         )
     step = acct["sim_step"]
-    cur = await conn.execute(
-        "SELECT * FROM paper_markets WHERE status = 'open' OR close_step >= ? ORDER BY seq",
-        (step - RETAIN_STEPS,),
-    )
-    markets = [_market_from_row(r) for r in await cur.fetchall()]
+    markets = [_market_from_row(r) for r in market_rows]
     sim = Simulator(
         seed=acct["seed"],
         n_markets=n_markets or acct["n_markets"],
@@ -760,12 +761,10 @@ async def _load(conn: aiosqlite.Connection, n_markets: int | None) -> _Book | No
         revision=acct["revision"],
         created_at=datetime.fromisoformat(acct["created_at"]),
     )
-    cur = await conn.execute("SELECT * FROM paper_orders WHERE status = 'resting' ORDER BY seq")
-    for row in await cur.fetchall():
+    for row in order_rows:
         order = _order_from_row(row)
         book.resting[order.order_id] = order
-    cur = await conn.execute("SELECT * FROM paper_positions ORDER BY market, side")
-    for row in await cur.fetchall():
+    for row in position_rows:
         book.holdings[(row["market"], Side(row["side"]))] = _Holding(
             row["quantity"], Decimal(row["cost"])
         )
@@ -784,7 +783,7 @@ class PaperExchange:
 
     def __init__(self, store: Store, book: _Book, clock: Callable[[], datetime]) -> None:
         """Use `await PaperExchange.open(...)`."""
-        self._conn = store.conn
+        self._store = store
         self._book = book
         self._clock = clock
         self._lock = asyncio.Lock()
@@ -828,7 +827,7 @@ class PaperExchange:
                 f"{starting_cash!r}"
             )
         now = _aware(clock())
-        book = await _load(store.conn, n_markets)
+        book = await _load(store, n_markets)
         create = book is None
         if book is None:
             step = step_of(now)
@@ -862,7 +861,7 @@ class PaperExchange:
         exchange = cls(store, book, clock)
         if create:
             try:
-                await _write(store.conn, book, create=True)
+                await _write(store, book, create=True)
             except Exception as exc:
                 raise ExchangeError(f"cannot create the paper account: {exc}") from exc
             book.saved()
@@ -904,10 +903,10 @@ class PaperExchange:
         start = "" if since is None else iso(_aware(since))
         async with self._lock:
             await self._sync(self._now())
-            cur = await self._conn.execute(
+            rows = await self._store.fetch(
                 "SELECT * FROM paper_fills WHERE created_at >= ? ORDER BY seq", (start,)
             )
-            return [_fill_from_row(r) for r in await cur.fetchall()]
+            return [_fill_from_row(r) for r in rows]
 
     async def get_markets(self, tickers: Sequence[str] | None = None) -> list[Market]:
         if isinstance(tickers, str):
@@ -1002,11 +1001,11 @@ class PaperExchange:
         start = "" if since is None else iso(_aware(since))
         async with self._lock:
             await self._sync(self._now())
-            cur = await self._conn.execute(
+            rows = await self._store.fetch(
                 "SELECT * FROM paper_settlements WHERE settled_at >= ? ORDER BY settled_at, market",
                 (start,),
             )
-            return [_settlement_from_row(r) for r in await cur.fetchall()]
+            return [_settlement_from_row(r) for r in rows]
 
     # --- internals -----------------------------------------------------------------------
 
@@ -1051,7 +1050,7 @@ class PaperExchange:
 
     async def _save(self, book: _Book) -> None:
         try:
-            await _write(self._conn, book, create=False)
+            await _write(self._store, book, create=False)
         except Exception as exc:
             log.error("paper exchange: saving failed, restoring the last saved state: %s", exc)
             self._stale = True
@@ -1073,7 +1072,7 @@ class PaperExchange:
 
     async def _reload(self) -> None:
         try:
-            book = await _load(self._conn, self._book.sim.n_markets)
+            book = await _load(self._store, self._book.sim.n_markets)
         except ExchangeError:
             raise
         except Exception as exc:
@@ -1115,18 +1114,19 @@ class PaperExchange:
         wanted = list(tickers)
         for start in range(0, len(wanted), 500):  # SQLite's bound-parameter limit
             chunk = wanted[start : start + 500]
-            cur = await self._conn.execute(
+            rows = await self._store.fetch(
                 f"SELECT * FROM paper_markets WHERE ticker IN ({', '.join('?' for _ in chunk)})",
                 chunk,
             )
-            for row in await cur.fetchall():
+            for row in rows:
                 found[row["ticker"]] = _market_from_row(row).to_market()
         return found
 
     async def _saved_order(self, column: str, value: str) -> Order | None:
         assert column in ("order_id", "client_order_id")
-        cur = await self._conn.execute(f"SELECT * FROM paper_orders WHERE {column} = ?", (value,))
-        row = await cur.fetchone()
+        row = await self._store.fetch_one(
+            f"SELECT * FROM paper_orders WHERE {column} = ?", (value,)
+        )
         return None if row is None else _order_from_row(row)
 
 

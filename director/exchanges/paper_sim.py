@@ -15,7 +15,8 @@ The model, per step:
 - the crowd's price is the fair log-odds plus a per-market bias that mean-reverts (an AR(1)
   process): persistent, real mispricing that a good scanner can find;
 - the quote is that price in cents plus noise, minus/plus a per-market spread, clamped to
-  1..99 cents with bid < ask;
+  1..99 cents with bid < ask; an exclusive event's quotes are then widened until buying every
+  YES costs at least $1 and selling every YES brings at most $1 (no free money);
 - at its close step an event settles: a binary market is YES with probability = fair at close;
   exactly one outcome of an exclusive event wins, drawn with the fair values as probabilities;
 - new events open (closing 2 hours to 5 days out) until `n_markets` markets are open again.

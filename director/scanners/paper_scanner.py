@@ -117,7 +117,7 @@ class PaperScanner:
             edge = (belief - ask - fee_per_contract(ask)).quantize(EDGE_STEP)
             if best is None or edge > best[0]:
                 best = (edge, side)
-        if best is None or best[0] <= 0 or best[0] <= self.min_edge:
+        if best is None or best[0] <= self.min_edge:  # min_edge >= 0: only positive edges
             return None
         hours = _MIN_EXPIRY_HOURS + (_MAX_EXPIRY_HOURS - _MIN_EXPIRY_HOURS) * expiry_draw
         expires = min(market.close_time, now + timedelta(seconds=round(hours * 3600)))
