@@ -5,7 +5,8 @@ Callback data is the whole contract between a message and a press, parsed strict
   "ap:<approval id>:y|n"            an approval            (the id is all; the rest is in the DB)
   "rv:<review id>:a|d"              a review's suggestion  (likewise)
   "pn:<unix stamp>:y|n"             /panic's confirmation  (stale after PANIC_TTL_SECONDS)
-  "rb:<version>:<unix stamp>:y|n"   /rules rollback's      (stale after ROLLBACK_TTL_SECONDS)
+  "rb:<version>:<active>:<stamp>:y|n" /rules rollback's    (stale after ROLLBACK_TTL_SECONDS,
+                                    or once the active version is no longer <active>)
 so an approval or review button still works after a restart. The engine does the atomic claims,
 the expiry check and the guard's re-check on fresh state; this module checks who pressed,
 passes the press on, and shows the outcome.
@@ -42,7 +43,7 @@ ROLLBACK_TTL_SECONDS = 300
 _APPROVAL = re.compile(r"ap:(\d{1,12}):([yn])")
 _REVIEW = re.compile(r"rv:(\d{1,12}):([ad])")
 _PANIC = re.compile(r"pn:(\d{1,12}):([yn])")
-_ROLLBACK = re.compile(r"rb:(\d{1,6}):(\d{1,12}):([yn])")
+_ROLLBACK = re.compile(r"rb:(\d{1,6}):(\d{1,6}):(\d{1,12}):([yn])")
 # A press that settles the approval (a second press or a lost race settles nothing).
 _SETTLED_BY_PRESS = frozenset({"blocked", "failed"})
 
@@ -68,6 +69,9 @@ class PanicPress:
 @dataclass(frozen=True)
 class RollbackPress:
     version: int
+    # The active version the prompt's diff was drawn against: a press after the rules changed
+    # would undo a change the operator never saw.
+    from_version: int
     issued_at: int  # unix seconds when /rules rollback offered the button
     confirm: bool
 
@@ -86,7 +90,7 @@ def parse_press(data: str | None) -> Press | None:
     if match := _PANIC.fullmatch(data):
         return PanicPress(int(match[1]), match[2] == "y")
     if match := _ROLLBACK.fullmatch(data):
-        return RollbackPress(int(match[1]), int(match[2]), match[3] == "y")
+        return RollbackPress(int(match[1]), int(match[2]), int(match[3]), match[4] == "y")
     return None
 
 
@@ -129,15 +133,13 @@ def review_keyboard(review_id: int) -> InlineKeyboardMarkup:
     )
 
 
-def rollback_keyboard(version: int, issued_at: datetime) -> InlineKeyboardMarkup:
-    stamp = int(issued_at.timestamp())
+def rollback_keyboard(version: int, active: int, issued_at: datetime) -> InlineKeyboardMarkup:
+    data = f"rb:{version}:{active}:{int(issued_at.timestamp())}"
     return InlineKeyboardMarkup(
         [
             [
-                InlineKeyboardButton(
-                    f"↩️ Roll back to v{version}", callback_data=f"rb:{version}:{stamp}:y"
-                ),
-                InlineKeyboardButton("Cancel", callback_data=f"rb:{version}:{stamp}:n"),
+                InlineKeyboardButton(f"↩️ Roll back to v{version}", callback_data=f"{data}:y"),
+                InlineKeyboardButton("Cancel", callback_data=f"{data}:n"),
             ]
         ]
     )
@@ -271,7 +273,7 @@ class ButtonHandler:
             return
         try:
             async with self._rules_lock:
-                refusal = await self._rollback_refusal(press.version)
+                refusal = await self._rollback_refusal(press)
                 if refusal is not None:
                     await self._sender.answer(query.id, refusal, alert=True)
                     return
@@ -294,10 +296,11 @@ class ButtonHandler:
                 message.chat.id, message.message_id, render_rollback_done(new, press.version, who)
             )
 
-    async def _rollback_refusal(self, version: int) -> str | None:
-        """Why rolling back to `version` now would be wrong, checked again at the press: the
-        rules may have changed since the prompt, or this is the second press of one."""
+    async def _rollback_refusal(self, press: RollbackPress) -> str | None:
+        """Why this rollback would be wrong now, checked again at the press: the second press
+        of one, or the rules changed since the prompt showed its diff."""
         store = self._director.store
+        version = press.version
         history = {r.version: r for r in await store.rules_history()}
         target = history.get(version)
         if target is None:
@@ -305,6 +308,11 @@ class ButtonHandler:
         active = await store.active_rules()
         if same_rules(target, active):
             return f"Rules v{active.version}, the active version, already equal v{version}."
+        if active.version != press.from_version:
+            return (
+                f"The rules changed since this prompt (v{press.from_version} → "
+                f"v{active.version}): send /rules rollback {version} again to see the new diff."
+            )
         return None
 
     async def _panic(self, query: CallbackQuery, who: str, press: PanicPress) -> None:

@@ -253,7 +253,7 @@ class Commands:
         await self._sender.send_html(
             inv.chat_id,
             render_rollback_prompt(target, active, ROLLBACK_TTL_SECONDS),
-            reply_markup=rollback_keyboard(version, self._director.clock()),
+            reply_markup=rollback_keyboard(version, active.version, self._director.clock()),
         )
 
     async def pending(self, inv: Invocation) -> None:

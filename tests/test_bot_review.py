@@ -450,8 +450,8 @@ async def test_rollback_confirms_then_makes_a_copy_of_the_old_version_active(
         assert "-  min_edge = 0.05\n+  min_edge = 0.1" in prompt.text
         stamp = int(clock().timestamp())
         assert prompt.buttons() == [
-            ("↩️ Roll back to v1", f"rb:1:{stamp}:y"),
-            ("Cancel", f"rb:1:{stamp}:n"),
+            ("↩️ Roll back to v1", f"rb:1:2:{stamp}:y"),
+            ("Cancel", f"rb:1:2:{stamp}:n"),
         ]
         assert (await store.active_rules()).version == 2  # nothing until confirmed
 
@@ -470,7 +470,7 @@ async def test_rollback_confirms_then_makes_a_copy_of_the_old_version_active(
         assert v3.version == 3 and "rollback to v1 by User1002 (1002)" in v3.note
         assert v3.thresholds == DEFAULT_RULESET.thresholds and v3.rules == DEFAULT_RULESET.rules
 
-        again = await tg.wait_for_answer(tg.press_data(OPERATOR, prompt, f"rb:1:{stamp}:y"))
+        again = await tg.wait_for_answer(tg.press_data(OPERATOR, prompt, f"rb:1:2:{stamp}:y"))
         assert again == {
             "text": "Rules v3, the active version, already equal v1.",
             "show_alert": "true",
@@ -502,6 +502,27 @@ async def test_a_stale_or_canceled_rollback_changes_nothing(
             "↩️ Rollback to v1 canceled by User1001 (1001); the rules are unchanged."
         )
         assert [r.version for r in await h.director.store.rules_history()] == [1, 2]
+
+
+async def test_a_rollback_prompt_is_void_once_the_rules_change(
+    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+) -> None:
+    async with review_bot(tg, tmp_path, clock) as h:
+        store = h.director.store
+        await apply_first_review(h)
+        prompt = await h.command("/rules rollback 1")  # its diff is v2 → v1
+        v2 = await store.active_rules()
+        await store.add_rules_version(
+            (*v2.rules, "A rule added after the prompt."), v2.thresholds, "operator", "test"
+        )
+        answer = await tg.wait_for_answer(tg.press(OPERATOR, prompt, "Roll back"))
+        assert answer == {
+            "text": "The rules changed since this prompt (v2 → v3): send /rules rollback 1 "
+            "again to see the new diff.",
+            "show_alert": "true",
+        }
+        assert prompt.edits == 0
+        assert [r.version for r in await store.rules_history()] == [1, 2, 3]
 
 
 async def test_bad_rules_arguments_get_the_usage_line(
@@ -554,13 +575,23 @@ def test_review_and_rollback_callback_data_round_trip() -> None:
         ReviewPress(7, False),
     ]
     issued = Clock()
-    data = [b.callback_data for row in rollback_keyboard(3, issued()).inline_keyboard for b in row]
+    keyboard = rollback_keyboard(3, 5, issued())
+    data = [b.callback_data for row in keyboard.inline_keyboard for b in row]
     stamp = int(issued().timestamp())
     assert [parse_press(d if isinstance(d, str) else None) for d in data] == [
-        RollbackPress(3, stamp, True),
-        RollbackPress(3, stamp, False),
+        RollbackPress(3, 5, stamp, True),
+        RollbackPress(3, 5, stamp, False),
     ]
-    for bad in ("rv:1:y", "rv::a", "rv:1:a ", "rb:1:2", "rb:x:1:y", "rb:1234567:1:y", "rb:1:1:a"):
+    for bad in (
+        "rv:1:y",
+        "rv::a",
+        "rv:1:a ",
+        "rb:1:2",
+        "rb:1:2:y",
+        "rb:x:1:1:y",
+        "rb:1234567:1:1:y",
+        "rb:1:1:1:a",
+    ):
         assert parse_press(bad) is None
 
 
