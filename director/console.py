@@ -97,7 +97,8 @@ class ConsoleReporter:
     async def approval_requested(self, request: ApprovalRequest) -> None:
         self._print(
             f"[APPROVAL #{request.approval_id}] {request.description} waits: {request.reason}"
-            f" (expires {request.expires_at:%H:%M} UTC; approve in Telegram)"
+            f" (expires {request.expires_at:%H:%M} UTC; only the Telegram bot takes approvals:"
+            " set TELEGRAM_BOT_TOKEN)"
         )
 
     async def approval_settled(self, decision: ApprovalDecision) -> None:
