@@ -10,6 +10,7 @@ from director.brains.base import Brain
 from director.brains.rules import RulesBrain
 from director.director import Director, wall_clock
 from director.exchanges.base import Exchange
+from director.instance_lock import InstanceLock
 from director.reporting import Reporter
 from director.review import ReviewModel
 from director.scanners.feed import JsonlFeed
@@ -90,6 +91,11 @@ async def build_director(
     clock = clock or wall_clock
     store = await Store.open(settings.db_path)
     try:
+        lock = InstanceLock.acquire(settings.db_path)
+    except BaseException:
+        await store.close()
+        raise
+    try:
         interrupted = await store.fail_running_cycles(clock())
         if interrupted:
             log.warning("%d cycle(s) were interrupted by the last shutdown", interrupted)
@@ -100,6 +106,7 @@ async def build_director(
         news, close_news = build_news(settings, clock)
     except BaseException:
         await store.close()
+        lock.release()
         raise
     director = Director(
         settings=settings,
@@ -114,4 +121,9 @@ async def build_director(
     director.reviewer.model = review_model
     if close_news is not None:
         director.closers.append(close_news)
+
+    async def release_lock() -> None:
+        lock.release()
+
+    director.final_closers.append(release_lock)
     return director

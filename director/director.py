@@ -96,6 +96,8 @@ class Director:
         self.next_cycle_at: datetime | None = None
         # Extra resources to release on close (e.g. the news reader's HTTP client).
         self.closers: list[Callable[[], Awaitable[None]]] = []
+        # Run after the store is closed: what must outlive it (the database's instance lock).
+        self.final_closers: list[Callable[[], Awaitable[None]]] = []
         self._cycle_lock = asyncio.Lock()
         self._act_lock = asyncio.Lock()
         self._install_id: str | None = None
@@ -589,7 +591,13 @@ class Director:
         return decision(False, ApprovalStatus.FAILED, f"Approved by {user}, but {result.detail}")
 
     async def close(self) -> None:
-        for closer in (*self.closers, self.brain.close, self.exchange.close, self.store.close):
+        for closer in (
+            *self.closers,
+            self.brain.close,
+            self.exchange.close,
+            self.store.close,
+            *self.final_closers,
+        ):
             try:
                 await closer()
             except Exception:

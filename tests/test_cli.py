@@ -101,3 +101,31 @@ def test_run_with_a_cycle_limit(tmp_path: Path) -> None:
     done = omega(tmp_path, "run", "--cycles", "3", "--interval", "0.01")
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("=== Omega Director Cycle #") == 3
+
+
+def test_a_second_director_on_the_same_database_is_refused(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [*EXE, "run", "--interval", "30"],
+        cwd=tmp_path,
+        env=env_for(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith("[ACT]"):
+                break
+        second = omega(tmp_path, "cycle")
+        assert second.returncode == 2
+        assert f"is in use by another omega-director (pid {proc.pid})" in second.stderr
+        assert "Cycle #" not in second.stdout
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    # Once the first has stopped, the database is free again.
+    third = omega(tmp_path, "cycle")
+    assert third.returncode == 0, third.stderr
+    assert "Cycle #2" in third.stdout
