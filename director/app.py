@@ -43,7 +43,12 @@ async def open_exchange(
     from director.scanners.kalshi_scanner import UniverseScanner
     from director.scanners.periodic import PeriodicScanSource
 
-    kalshi = KalshiExchange.from_settings(settings, clock=clock)
+    kalshi = KalshiExchange.from_settings(settings, clock=clock, journal=store)
+    try:
+        await kalshi.restore_intents()
+    except BaseException:
+        await kalshi.close()
+        raise
     # Scanned opportunities stay valid until the next scan is due.
     universe = UniverseScanner(
         kalshi, clock=clock, validity=timedelta(seconds=settings.scan_seconds)

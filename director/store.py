@@ -238,6 +238,18 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        4,
+        """
+        CREATE TABLE order_intents (
+            key TEXT PRIMARY KEY,
+            side TEXT NOT NULL,
+            action TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX order_intents_at ON order_intents (created_at);
+        """,
+    ),
 ]
 
 
@@ -343,7 +355,8 @@ class ReviewRecord:
     rules_version: int
     report: dict[str, Any]
     suggestion: dict[str, Any] | None
-    status: str  # "pending", "no_change", "failed", "applied", "dismissed", "applying"
+    # "pending", "no_change", "failed", "applied", "dismissed", "applying", "superseded"
+    status: str
     error: str | None
     decided_by: str | None
     decided_at: datetime | None
@@ -899,6 +912,31 @@ class Store:
             "UPDATE reviews SET chat_id = ?, message_id = ? WHERE id = ?",
             (chat_id, message_id, review_id),
         )
+
+    # --- order intents (the exchanges.kalshi.IntentJournal port) --------------------------
+
+    async def save_order_intent(
+        self, keys: Sequence[str], side: str, action: str, now: datetime
+    ) -> None:
+        """What an order was meant to do, under each of its ids, so a restart still tells a
+        sell of YES from a buy of NO (one order on Kalshi's book)."""
+        async with self.transaction() as conn:
+            await conn.executemany(
+                "INSERT INTO order_intents (key, side, action, created_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET side = excluded.side,"
+                " action = excluded.action, created_at = excluded.created_at",
+                [(key, side, action, iso(now)) for key in keys],
+            )
+
+    async def recent_order_intents(self, limit: int) -> list[tuple[str, str, str]]:
+        """(key, side, action), oldest first, the newest `limit` of them."""
+        rows = await self.fetch(
+            "SELECT key, side, action FROM (SELECT key, side, action, created_at, rowid"
+            " FROM order_intents ORDER BY created_at DESC, rowid DESC LIMIT ?)"
+            " ORDER BY created_at, rowid",
+            (limit,),
+        )
+        return [(str(r[0]), str(r[1]), str(r[2])) for r in rows]
 
     # --- LLM usage (the brains.base.UsageLedger port) -----------------------------------
 

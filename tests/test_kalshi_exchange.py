@@ -29,6 +29,7 @@ from director.exchanges.kalshi_models import KalshiParseError
 from director.exchanges.ratelimit import Backoff
 from director.models import OrderAction, OrderRequest, OrderStatus, Side
 from director.settings import DEMO_KALSHI_BASE, PROD_KALSHI_BASE, Settings
+from director.store import Store
 from tests.kalshi_standin import (
     FakeClock,
     Fault,
@@ -363,6 +364,86 @@ async def test_orders_map_onto_the_yes_book(
     # Read back, the order keeps the meaning it was placed with.
     [resting] = await exchange.get_resting_orders()
     assert (resting.side, resting.action, resting.price) == (side, action, Decimal(price))
+
+
+async def test_a_sell_is_still_a_sell_after_a_restart(
+    standin: KalshiStandin, signer: KalshiSigner, clock: FakeClock, tmp_path: Path
+) -> None:
+    store = await Store.open(tmp_path / "omega.db")
+    standin.set_position("KXFED-26MAR-HOLD", 20, Decimal("9"))
+    sell = buy("KXFED-26MAR-HOLD", "restart-sell", price="0.60", qty=3).model_copy(
+        update={"action": OrderAction.SELL}
+    )
+
+    def venue(http: httpx.AsyncClient, journal: Store | None) -> KalshiExchange:
+        return KalshiExchange(
+            base_url=standin.base_url,
+            signer=signer,
+            clock=clock,
+            http=http,
+            reads_per_second=1000,
+            writes_per_second=1000,
+            tuning=fast(),
+            journal=journal,
+        )
+
+    async with httpx.AsyncClient(verify=TLS) as http:
+        placed = await venue(http, store).place_order(sell)
+        await venue(http, store).place_order(buy("KXFED-26MAR-HOLD", "restart-buy"))
+        # Without the journal the sell reads as what it is on the book: an ask, a buy of NO.
+        [forgetful_sell, _] = await venue(http, None).get_resting_orders()
+        assert (forgetful_sell.side, forgetful_sell.action) == (Side.NO, OrderAction.BUY)
+        restarted = venue(http, store)
+        assert await restarted.restore_intents() == 2  # the sell's client and exchange ids
+        [resting_sell, resting_buy] = await restarted.get_resting_orders()
+    assert resting_sell.order_id == placed.order_id
+    assert (resting_sell.side, resting_sell.action, resting_sell.price) == (
+        Side.YES,
+        OrderAction.SELL,
+        Decimal("0.60"),
+    )
+    assert (resting_buy.side, resting_buy.action) == (Side.YES, OrderAction.BUY)
+    await store.close()
+
+
+class BrokenJournal:
+    async def save_order_intent(self, *args: object) -> None:
+        raise OSError("disk full")
+
+    async def recent_order_intents(self, limit: int) -> list[tuple[str, str, str]]:
+        return []
+
+
+async def test_a_journal_that_cannot_write_never_stops_an_order(
+    standin: KalshiStandin, signer: KalshiSigner, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    standin.set_position("KXFED-26MAR-HOLD", 20, Decimal("9"))
+    sell = buy("KXFED-26MAR-HOLD", "journal-down", price="0.60", qty=3).model_copy(
+        update={"action": OrderAction.SELL}
+    )
+    async with httpx.AsyncClient(verify=TLS) as http:
+        venue = KalshiExchange(
+            base_url=standin.base_url,
+            signer=signer,
+            clock=clock,
+            http=http,
+            reads_per_second=1000,
+            writes_per_second=1000,
+            tuning=fast(),
+            journal=BrokenJournal(),
+        )
+        order = await venue.place_order(sell)
+        [resting] = await venue.get_resting_orders()
+    assert (
+        (order.side, order.action)
+        == (resting.side, resting.action)
+        == (
+            Side.YES,
+            OrderAction.SELL,
+        )
+    )
+    assert "could not record that journal-down is a sell" in caplog.text
+    assert len(standin.calls("create")) == 1
 
 
 async def test_immediate_sells_are_reduce_only(

@@ -118,3 +118,19 @@ async def test_concurrent_transactions_and_writes_never_mix(tmp_path: Path) -> N
     assert [v.version for v in await store.rules_history()] == [1, 2, 3, 4, 5, 6]
     assert all([await store.get_flag(f"k{i}") == "v" for i in range(5)])
     await store.close()
+
+
+async def test_order_intents_keep_the_newest_and_update_in_place(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    store = await Store.open(tmp_path / "o.db")
+    start = datetime(2026, 3, 2, tzinfo=UTC)
+    for i in range(5):
+        await store.save_order_intent([f"c{i}", f"o{i}"], "yes", "sell", start + timedelta(i))
+    await store.save_order_intent(["c0"], "no", "sell", start + timedelta(9))
+    assert await store.recent_order_intents(3) == [
+        ("c4", "yes", "sell"),
+        ("o4", "yes", "sell"),
+        ("c0", "no", "sell"),
+    ]
+    await store.close()

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import Enum
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -118,6 +118,16 @@ def _clean(text: str, limit: int = 200) -> str:
     flat = "".join(ch if ch.isprintable() else " " for ch in text)
     flat = " ".join(flat.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+class IntentJournal(Protocol):
+    """Where what an order meant outlives the process (the Store implements it)."""
+
+    async def save_order_intent(
+        self, keys: Sequence[str], side: str, action: str, now: datetime
+    ) -> None: ...
+
+    async def recent_order_intents(self, limit: int) -> list[tuple[str, str, str]]: ...
 
 
 class KalshiRequestError(ExchangeError):
@@ -260,6 +270,7 @@ class KalshiExchange:
         writes_per_second: float = 10.0,
         tuning: KalshiTuning | None = None,
         environment: str | None = None,
+        journal: IntentJournal | None = None,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -291,9 +302,11 @@ class KalshiExchange:
         self._rng = random.Random(self.tuning.seed)
         self._sleep = self.tuning.sleep
         self._timeout = httpx.Timeout(self.tuning.request_timeout_s)
-        # What we meant by orders placed from this process (a sell YES and a buy NO are the
-        # same order on the V2 book); keyed by client_order_id and by order_id.
+        # What we meant by the orders we placed (a sell YES and a buy NO are the same order on
+        # the V2 book); keyed by client_order_id and by order_id. The journal keeps the sells
+        # across a restart (restore_intents); a buy reads right from its book side anyway.
         self._intents: OrderedDict[str, Intent] = OrderedDict()
+        self._journal = journal
         self.stats = KalshiStats()
 
     @classmethod
@@ -304,6 +317,7 @@ class KalshiExchange:
         clock: Clock = utc_now,
         http: httpx.AsyncClient | None = None,
         tuning: KalshiTuning | None = None,
+        journal: IntentJournal | None = None,
     ) -> KalshiExchange:
         """Raises SettingsError (one line naming the setting) for a missing or bad key."""
         signer = KalshiSigner.from_files(
@@ -318,6 +332,7 @@ class KalshiExchange:
             writes_per_second=settings.kalshi_writes_per_second,
             tuning=tuning,
             environment=settings.kalshi_environment,
+            journal=journal,
         )
 
     async def __aenter__(self) -> KalshiExchange:
@@ -497,7 +512,37 @@ class KalshiExchange:
 
     # --- intents ------------------------------------------------------------------------
 
-    def _remember(self, key: str, intent: Intent) -> None:
+    async def restore_intents(self) -> int:
+        """Reload, from the journal, what the orders placed before a restart meant."""
+        if self._journal is None:
+            return 0
+        restored = 0
+        for key, side, action in await self._journal.recent_order_intents(MAX_REMEMBERED_INTENTS):
+            try:
+                self._keep(key, (Side(side), OrderAction(action)))
+            except ValueError:
+                log.warning("kalshi: skipped an unreadable order intent for %s", key)
+                continue
+            restored += 1
+        return restored
+
+    async def _remember(self, key: str, intent: Intent) -> None:
+        self._keep(key, intent)
+        if self._journal is None or intent[1] is OrderAction.BUY:
+            return
+        try:
+            await self._journal.save_order_intent(
+                [key], intent[0].value, intent[1].value, self._clock()
+            )
+        except Exception:
+            # The order matters more than its bookkeeping: go on, and say what it costs.
+            log.exception(
+                "kalshi: could not record that %s is a sell; after a restart it reads as a buy "
+                "of the other side",
+                key,
+            )
+
+    def _keep(self, key: str, intent: Intent) -> None:
         self._intents[key] = intent
         self._intents.move_to_end(key)
         while len(self._intents) > MAX_REMEMBERED_INTENTS:
@@ -706,7 +751,7 @@ class KalshiExchange:
         if request.action is OrderAction.SELL:
             await self._check_sell_covered(request)
         intent: Intent = (request.side, request.action)
-        self._remember(request.client_order_id, intent)
+        await self._remember(request.client_order_id, intent)
         since = self._clock() - LOOKUP_SLACK
         attempts = self.tuning.max_attempts
         last = ""
@@ -715,7 +760,7 @@ class KalshiExchange:
             result = await self._post_order(body)
             outcome, last = result.outcome, result.detail
             if result.created is not None:
-                self._remember(result.created.order_id, intent)
+                await self._remember(result.created.order_id, intent)
                 self.stats.orders_placed += 1
                 return self._order_from_created(request, result.created)
             if outcome is _Post.EXISTS:
@@ -801,7 +846,7 @@ class KalshiExchange:
                 f"order {request.client_order_id} may or may not have been placed and the "
                 f"check failed ({exc}); look at resting orders before placing it again"
             ) from exc
-        self._remember(order.order_id, intent)
+        await self._remember(order.order_id, intent)
         self.stats.orders_recovered += 1
         log.info(
             "kalshi order %s found as %s after an unclear create",
