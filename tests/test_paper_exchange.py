@@ -702,7 +702,7 @@ async def test_a_failed_save_records_nothing_and_the_exchange_recovers(
 ) -> None:
     market = longest_lived(ex)
     before = await everything(ex)
-    real_write = paper_module._write
+    real_write = paper_module.write_book
     calls = 0
 
     async def broken(*args: Any, **kwargs: Any) -> None:
@@ -710,11 +710,11 @@ async def test_a_failed_save_records_nothing_and_the_exchange_recovers(
         calls += 1
         raise OSError("disk full")
 
-    monkeypatch.setattr(paper_module, "_write", broken)
+    monkeypatch.setattr(paper_module, "write_book", broken)
     with pytest.raises(ExchangeError, match="could not save"):
         await ex.place_order(request(market.ticker, ask_of(market, YES), 5, "lost"))
     assert calls == 1
-    monkeypatch.setattr(paper_module, "_write", real_write)
+    monkeypatch.setattr(paper_module, "write_book", real_write)
     assert await everything(ex) == before
     order = await ex.place_order(request(market.ticker, ask_of(market, YES), 5, "lost"))
     assert order.status is OrderStatus.FILLED

@@ -1,0 +1,368 @@
+"""The paper account's book: its state and its rules, in memory, with no I/O.
+
+The rules are paper.py's (see its docstring); this module holds the state they act on and the
+pure operations on it, so the venue (paper.py) and the persistence (paper_store.py) share it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+
+from director.exchanges.base import ExchangeError, InsufficientFunds, MarketClosed, OrderNotFound
+from director.exchanges.paper_sim import (
+    CENTS,
+    STEPS_PER_HOUR,
+    SimMarket,
+    Simulator,
+    time_of,
+)
+from director.fees import taker_fee
+from director.models import (
+    CENT,
+    Fill,
+    Order,
+    OrderAction,
+    OrderRequest,
+    OrderStatus,
+    Side,
+)
+
+log = logging.getLogger(__name__)
+
+ZERO = Decimal(0)
+AVG_PRICE_STEP = Decimal("0.0001")
+# Settled markets stay in memory this long (for get_markets on a just-settled position);
+# older ones are read from the database on demand.
+RETAIN_STEPS = 48 * STEPS_PER_HOUR
+_CATCH_UP_LOG_STEPS = 12 * STEPS_PER_HOUR
+
+
+@dataclass(frozen=True)
+class PaperAccount:
+    """The account's books at one moment (for backtests, reports and tests)."""
+
+    seed: int
+    starting_cash: Decimal
+    cash: Decimal  # available: resting buys' reserve already taken out
+    reserved: Decimal  # held back by resting buys
+    positions_cost: Decimal  # what the contracts still held cost
+    fees_paid: Decimal
+    realized_pnl: Decimal  # from sells and settlements, before fees
+    sim_time: datetime
+
+    @property
+    def balanced(self) -> bool:
+        """The conservation invariant; False would be a bug."""
+        held = self.cash + self.reserved + self.positions_cost
+        return held == self.starting_cash + self.realized_pnl - self.fees_paid
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """How a market this account held settled (fees are in the fills)."""
+
+    market: str
+    event_ticker: str
+    result: Side
+    settled_at: datetime
+    fair_at_close: float
+    yes_quantity: int
+    no_quantity: int
+    cost: Decimal
+    payout: Decimal
+
+    @property
+    def pnl(self) -> Decimal:
+        return self.payout - self.cost
+
+
+@dataclass(slots=True)
+class Holding:
+    quantity: int
+    cost: Decimal  # whole cents: what the contracts held were bought for
+
+
+def order_seq(order_id: str) -> int:
+    return int(order_id.split("-", 1)[1])
+
+
+def price_cents(price: object) -> int:
+    """Whole cents 1..99 of a Decimal dollar price, or ExchangeError saying why not."""
+    if not isinstance(price, Decimal) or not price.is_finite():
+        raise ExchangeError(f"price must be a finite Decimal, got {price!r}")
+    try:
+        whole = price.quantize(CENT)
+    except InvalidOperation:
+        raise ExchangeError(f"price {price} is not a valid amount") from None
+    if whole != price:
+        raise ExchangeError(f"price {price} is not a whole cent")
+    if not CENTS[1] <= price <= CENTS[99]:
+        raise ExchangeError(f"price {price} is outside 0.01-0.99")
+    return int(whole * 100)
+
+
+@dataclass
+class Book:
+    sim: Simulator
+    starting_cash: Decimal
+    cash: Decimal
+    fees_paid: Decimal
+    realized_pnl: Decimal
+    origin_step: int
+    last_now: datetime
+    next_order_seq: int
+    next_fill_seq: int
+    revision: int
+    created_at: datetime
+    holdings: dict[tuple[str, Side], Holding] = field(default_factory=dict)
+    resting: dict[str, Order] = field(default_factory=dict)  # by order id, in seq order
+    # What the next write must save.
+    orders_dirty: dict[str, tuple[Order, datetime]] = field(default_factory=dict)
+    new_fills: list[Fill] = field(default_factory=list)
+    holdings_dirty: set[tuple[str, Side]] = field(default_factory=set)
+    new_settlements: list[Settlement] = field(default_factory=list)
+    account_dirty: bool = False
+    evicted_at: int = 0
+
+    @property
+    def dirty(self) -> bool:
+        return bool(
+            self.account_dirty
+            or self.sim.dirty
+            or self.orders_dirty
+            or self.new_fills
+            or self.holdings_dirty
+            or self.new_settlements
+        )
+
+    def saved(self) -> None:
+        self.sim.saved()
+        self.orders_dirty.clear()
+        self.new_fills.clear()
+        self.holdings_dirty.clear()
+        self.new_settlements.clear()
+        self.account_dirty = False
+        if self.sim.step - self.evicted_at >= STEPS_PER_HOUR:
+            self.sim.evict(self.sim.step - RETAIN_STEPS)
+            self.evicted_at = self.sim.step
+
+    @property
+    def reserved(self) -> Decimal:
+        return sum((o.reserved for o in self.resting.values()), ZERO)
+
+    def offered(self, market: str, side: Side) -> int:
+        """Contracts of (market, side) that resting sells already promise."""
+        return sum(
+            o.remaining
+            for o in self.resting.values()
+            if o.action is OrderAction.SELL and o.market == market and o.side is side
+        )
+
+    def resting_by_client(self, client_order_id: str) -> Order | None:
+        return next(
+            (o for o in self.resting.values() if o.client_order_id == client_order_id), None
+        )
+
+    def account(self) -> PaperAccount:
+        return PaperAccount(
+            seed=self.sim.seed,
+            starting_cash=self.starting_cash,
+            cash=self.cash,
+            reserved=self.reserved,
+            positions_cost=sum((h.cost for h in self.holdings.values()), ZERO),
+            fees_paid=self.fees_paid,
+            realized_pnl=self.realized_pnl,
+            sim_time=self.sim.now,
+        )
+
+    # --- time ----------------------------------------------------------------------------
+
+    def advance_to(self, target: int) -> int:
+        """Step the simulation up to `target`; returns how many steps were taken."""
+        steps = max(0, target - self.sim.step)
+        if steps >= _CATCH_UP_LOG_STEPS:
+            log.info("paper exchange: catching up %d steps (%s)", steps, time_of(target))
+        for _ in range(steps):
+            result = self.sim.advance()
+            at = time_of(result.step)
+            for market in result.settled:
+                self._settle(market, at)
+            self._match(at)
+        if steps:
+            self.account_dirty = True
+        return steps
+
+    def _settle(self, market: SimMarket, at: datetime) -> None:
+        for order in [o for o in self.resting.values() if o.market == market.ticker]:
+            self._cancel(order, at)
+        yes = self.holdings.pop((market.ticker, Side.YES), None)
+        no = self.holdings.pop((market.ticker, Side.NO), None)
+        if yes is None and no is None:
+            return
+        assert market.result is not None and market.fair_at_close is not None
+        won = yes if market.result is Side.YES else no
+        payout = Decimal(won.quantity) if won is not None else ZERO
+        cost = (yes.cost if yes else ZERO) + (no.cost if no else ZERO)
+        self.cash += payout
+        self.realized_pnl += payout - cost
+        self.holdings_dirty.update({(market.ticker, Side.YES), (market.ticker, Side.NO)})
+        self.new_settlements.append(
+            Settlement(
+                market=market.ticker,
+                event_ticker=market.event_ticker,
+                result=market.result,
+                settled_at=at,
+                fair_at_close=market.fair_at_close,
+                yes_quantity=yes.quantity if yes else 0,
+                no_quantity=no.quantity if no else 0,
+                cost=cost,
+                payout=payout,
+            )
+        )
+        self.account_dirty = True
+
+    def _match(self, at: datetime) -> None:
+        """Fill every resting order the new quotes cross, at its own price, as maker."""
+        for order in list(self.resting.values()):
+            market = self.sim.markets[order.market]
+            cents = price_cents(order.price)
+            if order.action is OrderAction.BUY:
+                ask = market.ask_cents(order.side)
+                crossed = ask is not None and ask <= cents
+            else:
+                bid = market.bid_cents(order.side)
+                crossed = bid is not None and bid >= cents
+            if crossed:
+                del self.resting[order.order_id]
+                filled = order.model_copy(update={"remaining": 0, "status": OrderStatus.FILLED})
+                self.orders_dirty[order.order_id] = (filled, at)
+                self._fill(filled, order.remaining, order.price, ZERO, taker=False, at=at)
+
+    # --- orders --------------------------------------------------------------------------
+
+    def place(self, request: OrderRequest, now: datetime) -> Order:
+        """Execute a validated request; refusals raise before anything changes."""
+        market = self.sim.markets.get(request.market)
+        if market is None or not market.is_open:
+            raise MarketClosed(f"market {request.market} is not open for trading")
+        cents = price_cents(request.price)
+        qty, side = request.quantity, request.side
+        if request.action is OrderAction.BUY:
+            ask = market.ask_cents(side)
+            if ask is not None and cents >= ask:
+                fill_price = CENTS[ask]
+                fee = taker_fee(qty, fill_price)
+                self._require_cash(fill_price * qty + fee, request, "with the taker fee")
+                order = self._new_order(request, OrderStatus.FILLED, 0, now)
+                self._fill(order, qty, fill_price, fee, taker=True, at=now)
+                return order
+            self._require_cash(request.price * qty, request, "to rest")
+            order = self._new_order(request, OrderStatus.RESTING, qty, now)
+            self.cash -= request.price * qty
+            self.resting[order.order_id] = order
+            return order
+        held = self.holdings.get((request.market, side))
+        held_qty = held.quantity if held else 0
+        offered = self.offered(request.market, side)
+        if qty > held_qty - offered:
+            also = f", {offered} already offered by resting sells" if offered else ""
+            raise ExchangeError(
+                f"cannot sell {qty} {side.value} of {request.market}: {held_qty} held{also}"
+            )
+        bid = market.bid_cents(side)
+        if bid is not None and cents <= bid:
+            fill_price = CENTS[bid]
+            order = self._new_order(request, OrderStatus.FILLED, 0, now)
+            self._fill(order, qty, fill_price, taker_fee(qty, fill_price), taker=True, at=now)
+            return order
+        order = self._new_order(request, OrderStatus.RESTING, qty, now)
+        self.resting[order.order_id] = order
+        return order
+
+    def cancel(self, order_id: str, now: datetime) -> Order:
+        order = self.resting.get(order_id)
+        if order is None:
+            raise OrderNotFound(f"no resting order {order_id}")
+        return self._cancel(order, now)
+
+    def _cancel(self, order: Order, at: datetime) -> Order:
+        del self.resting[order.order_id]
+        self.cash += order.reserved
+        canceled = order.model_copy(update={"status": OrderStatus.CANCELED})
+        self.orders_dirty[order.order_id] = (canceled, at)
+        self.account_dirty = True
+        return canceled
+
+    def _require_cash(self, needed: Decimal, request: OrderRequest, why: str) -> None:
+        if needed > self.cash:
+            raise InsufficientFunds(
+                f"{request.action.value} {request.quantity} {request.side.value} of "
+                f"{request.market} needs ${needed} {why}; ${self.cash} available"
+            )
+
+    def _new_order(
+        self, request: OrderRequest, status: OrderStatus, remaining: int, now: datetime
+    ) -> Order:
+        order = Order(
+            order_id=f"po-{self.next_order_seq:08d}",
+            client_order_id=request.client_order_id,
+            market=request.market,
+            side=request.side,
+            action=request.action,
+            price=request.price,
+            quantity=request.quantity,
+            remaining=remaining,
+            status=status,
+            created_at=now,
+        )
+        self.next_order_seq += 1
+        self.orders_dirty[order.order_id] = (order, now)
+        self.account_dirty = True
+        return order
+
+    def _fill(
+        self, order: Order, qty: int, price: Decimal, fee: Decimal, *, taker: bool, at: datetime
+    ) -> None:
+        key = (order.market, order.side)
+        amount = price * qty
+        if order.action is OrderAction.BUY:
+            holding = self.holdings.setdefault(key, Holding(0, ZERO))
+            holding.quantity += qty
+            holding.cost += amount
+            if taker:  # a maker buy paid from its reserve, which left with the resting order
+                self.cash -= amount + fee
+        else:
+            holding = self.holdings[key]
+            if qty == holding.quantity:
+                released = holding.cost
+            else:
+                released = (holding.cost * qty / holding.quantity).quantize(
+                    CENT, rounding=ROUND_HALF_EVEN
+                )
+            holding.quantity -= qty
+            holding.cost -= released
+            if holding.quantity == 0:
+                del self.holdings[key]
+            self.cash += amount - fee
+            self.realized_pnl += amount - released
+        self.fees_paid += fee
+        self.holdings_dirty.add(key)
+        self.account_dirty = True
+        self.new_fills.append(
+            Fill(
+                fill_id=f"pf-{self.next_fill_seq:08d}",
+                order_id=order.order_id,
+                market=order.market,
+                side=order.side,
+                action=order.action,
+                price=price,
+                quantity=qty,
+                fee=fee,
+                is_taker=taker,
+                created_at=at,
+            )
+        )
+        self.next_fill_seq += 1
