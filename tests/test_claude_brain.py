@@ -456,6 +456,49 @@ async def test_escalation_returns_the_escalation_models_plan(
     assert consult.body["system"] == api.requests[0].body["system"]
 
 
+async def test_a_planner_call_that_spends_the_budget_skips_the_consult_not_the_caution(
+    api: AnthropicStandIn, make_brain: MakeBrain
+) -> None:
+    proposal = _plan(reasoning="Signals conflict on KXHEAT; want a second opinion.")
+    proposal["requires_opus_consult"] = True
+    # 10,000 output tokens of Sonnet at $15/M = $0.15: past a $0.05 budget.
+    api.script(
+        Reply.tool(proposal, model=PLANNER, usage=Usage(input_tokens=100, output_tokens=10_000))
+    )
+
+    result = await make_brain(daily_budget_usd=Decimal("0.05")).think(
+        sotu(), DEFAULT_RULESET, CONTEXT
+    )
+    assert len(api.requests) == 1  # no escalation call
+    assert result.escalated is True  # so every action still waits for approval
+    assert result.escalation_reason.startswith(
+        "planner requested an Opus consult, not made: the daily AI budget is spent"
+    )
+    assert result.model == PLANNER
+    assert [a.describe() for a in result.plan.actions] == [
+        a.describe() for a in Plan.model_validate(proposal).actions
+    ]
+
+
+async def test_an_order_to_complete_past_the_budget_is_dropped_without_a_call(
+    api: AnthropicStandIn, make_brain: MakeBrain
+) -> None:
+    blank = {"action_type": "place_order", "details": {"market": "KXHEAT", "quantity": 10}}
+    api.script(
+        Reply.tool(
+            _plan(actions=[blank, CANCEL]),
+            model=PLANNER,
+            usage=Usage(input_tokens=100, output_tokens=10_000),
+        )
+    )
+    result = await make_brain(daily_budget_usd=Decimal("0.05")).think(
+        sotu(), DEFAULT_RULESET, CONTEXT
+    )
+    assert len(api.requests) == 1
+    assert [a.describe() for a in result.plan.actions] == ["cancel_order(ord-1)"]
+    assert result.error == "place_order(KXHEAT yes ?×10) dropped: the daily AI budget is spent"
+
+
 async def test_escalation_answer_invalid_twice_is_a_no_op(
     api: AnthropicStandIn, make_brain: MakeBrain
 ) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, time
 from decimal import Decimal
 from typing import Literal, Protocol
 
@@ -73,3 +73,8 @@ class UsageLedger(Protocol):
     async def record_llm_call(self, call: LLMCall) -> None: ...
 
     async def llm_spend_since(self, since: datetime) -> Decimal: ...
+
+
+def day_start(now: datetime) -> datetime:
+    """00:00 UTC of `now`'s day: OMEGA_DAILY_BUDGET_USD is per UTC day."""
+    return datetime.combine(now.astimezone(UTC).date(), time(0), tzinfo=UTC)

@@ -36,7 +36,14 @@ from anthropic.types import (
     ToolUseBlock,
 )
 
-from director.brains.base import LLMCall, ThinkContext, ThinkResult, Tier, UsageLedger
+from director.brains.base import (
+    LLMCall,
+    ThinkContext,
+    ThinkResult,
+    Tier,
+    UsageLedger,
+    day_start,
+)
 from director.brains.plan_parsing import (
     PlanParseError,
     extract_json_object,
@@ -151,7 +158,14 @@ class ClaudeBrain:
         model = settings.model_planner
         escalated = False
         reason = ""
-        if plan.requires_opus_consult:
+        if plan.requires_opus_consult and await self._budget_spent():
+            # The consult is skipped, not the caution: every action still waits for a human.
+            escalated = True
+            reason = (
+                "planner requested an Opus consult, not made: the daily AI budget is spent; "
+                "the planner's plan waits for approval. " + _clip(plan.reasoning, 200)
+            )
+        elif plan.requires_opus_consult:
             escalated = True
             reason = "planner requested an Opus consult: " + _clip(plan.reasoning, 240)
             model = settings.model_escalation
@@ -193,6 +207,18 @@ class ClaudeBrain:
             calls=cycle.calls,
         )
 
+    async def _budget_spent(self) -> bool:
+        """Asked before a cycle's optional calls (escalation, executor), so one cycle can't
+        run far past OMEGA_DAILY_BUDGET_USD: the router checks only before the planner."""
+        if self._ledger is None:
+            return False
+        try:
+            spent = await self._ledger.llm_spend_since(day_start(self._clock()))
+        except Exception:
+            log.exception("cannot read today's AI spend; skipping optional AI calls")
+            return True
+        return spent >= self._settings.daily_budget_usd
+
     # --- the executor tier ---------------------------------------------------------------
 
     async def _complete_orders(
@@ -217,6 +243,9 @@ class ClaudeBrain:
                 continue
             if fills >= MAX_EXECUTOR_CALLS:
                 problems.append(f"{what} dropped: more than {MAX_EXECUTOR_CALLS} orders to fill")
+                continue
+            if await self._budget_spent():
+                problems.append(f"{what} dropped: the daily AI budget is spent")
                 continue
             fills += 1
             filled, error = await self._ask(

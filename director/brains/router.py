@@ -21,11 +21,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Literal
 
-from director.brains.base import Brain, LLMCall, ThinkContext, ThinkResult, UsageLedger
+from director.brains.base import (
+    Brain,
+    LLMCall,
+    ThinkContext,
+    ThinkResult,
+    UsageLedger,
+    day_start,
+)
 from director.brains.claude import BrainUnavailable
 from director.models import Plan, SystemState
 from director.rulebook import RuleSet
@@ -107,7 +114,7 @@ class RoutedBrain:
         )
 
     async def spend_today(self) -> Decimal:
-        return await self._ledger.llm_spend_since(_day_start(self._clock()))
+        return await self._ledger.llm_spend_since(day_start(self._clock()))
 
     async def close(self) -> None:
         try:
@@ -118,7 +125,7 @@ class RoutedBrain:
     async def think(self, state: SystemState, rules: RuleSet, context: ThinkContext) -> ThinkResult:
         now = self._clock()
         try:
-            self._spent = await self._ledger.llm_spend_since(_day_start(now))
+            self._spent = await self._ledger.llm_spend_since(day_start(now))
         except Exception as exc:
             # Without the day's spend the cap can't be honoured: no AI call this cycle.
             log.exception("cannot read today's AI spend")
@@ -223,10 +230,6 @@ class RoutedBrain:
             )
         result.brain = brain
         return result
-
-
-def _day_start(now: datetime) -> datetime:
-    return datetime.combine(now.astimezone(UTC).date(), time(0), tzinfo=UTC)
 
 
 def _clip(text: str, limit: int) -> str:
