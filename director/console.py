@@ -85,8 +85,10 @@ def format_state(state: SystemState) -> str:
 
 
 class ConsoleReporter:
-    def __init__(self, out: TextIO | None = None) -> None:
+    def __init__(self, out: TextIO | None = None, *, interactive: bool = False) -> None:
         self.out = out or sys.stdout
+        # True while console_input reads `approve N` from this terminal.
+        self.interactive = interactive
 
     def _print(self, text: str) -> None:
         print(text, file=self.out, flush=True)
@@ -97,9 +99,14 @@ class ConsoleReporter:
     async def approval_requested(self, request: ApprovalRequest) -> None:
         self._print(
             f"[APPROVAL #{request.approval_id}] {request.description} waits: {request.reason}"
-            f" (expires {request.expires_at:%H:%M} UTC; only the Telegram bot takes approvals:"
-            " set TELEGRAM_BOT_TOKEN)"
+            f" (expires {request.expires_at:%H:%M} UTC; {self._how_to_decide(request)})"
         )
+
+    def _how_to_decide(self, request: ApprovalRequest) -> str:
+        n = request.approval_id
+        if self.interactive:
+            return f"type `approve {n}` or `reject {n}`"
+        return f"decide it in `omega-director run` (type `approve {n}`) or in Telegram"
 
     async def approval_settled(self, decision: ApprovalDecision) -> None:
         self._print(f"[APPROVAL #{decision.approval_id}] {decision.message}")

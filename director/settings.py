@@ -32,6 +32,7 @@ DEFAULT_EXECUTOR = "claude-haiku-5-5"
 DEFAULT_ESCALATION = "claude-opus-5-5"
 DEMO_KALSHI_BASE = "https://external-api.demo.kalshi.co/trade-api/v2"
 PROD_KALSHI_BASE = "https://external-api.kalshi.com/trade-api/v2"
+DEFAULT_APPROVAL_COST_THRESHOLD = Decimal(25)  # dollars, on a real exchange
 
 # Dollars per million tokens: (input, output). Cache writes cost 1.25× input, reads 0.1×.
 DEFAULT_MODEL_PRICES: dict[str, tuple[Decimal, Decimal]] = {
@@ -185,8 +186,8 @@ class Settings(BaseSettings):
     daily_loss_limit: Decimal = Field(
         Decimal("0.05"), gt=0, le=1, validation_alias=_env("OMEGA_DAILY_LOSS_LIMIT")
     )
-    approval_cost_threshold: Decimal = Field(
-        Decimal(25), ge=0, validation_alias=_env("OMEGA_APPROVAL_COST_THRESHOLD")
+    approval_cost_threshold_setting: Decimal | None = Field(
+        None, ge=0, validation_alias=_env("OMEGA_APPROVAL_COST_THRESHOLD")
     )
     approval_ttl_setting: int | None = Field(
         None, ge=10, validation_alias=_env("OMEGA_APPROVAL_TTL_SECONDS")
@@ -268,6 +269,14 @@ class Settings(BaseSettings):
         if self.autonomy_setting is not None:
             return self.autonomy_setting
         return Autonomy.AUTO if self.exchange == "paper" else Autonomy.CONFIRM
+
+    @property
+    def approval_cost_threshold(self) -> Decimal:
+        """In `auto`, an action costing more waits for approval. Unset: $25 on a real
+        exchange; on paper none (the order limit), so the embedded default trades unattended."""
+        if self.approval_cost_threshold_setting is not None:
+            return self.approval_cost_threshold_setting
+        return self.max_order_cost if self.exchange == "paper" else DEFAULT_APPROVAL_COST_THRESHOLD
 
     @property
     def approval_ttl_seconds(self) -> int:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from director.app import build_director
 from director.console import ConsoleReporter, format_state
+from director.console_input import ConsoleCommands
 from director.director import Director
 from director.logging_setup import configure_logging
 from director.review import format_review
@@ -138,7 +139,9 @@ async def _review(director: Director) -> int:
 
 
 async def _console(settings: Settings, cycles: int | None, interval: float | None) -> int:
-    director = await build_director(settings, ConsoleReporter())
+    reporter = ConsoleReporter()
+    director = await build_director(settings, reporter)
+    commands = ConsoleCommands(director)
     try:
         describe = getattr(director.exchange, "describe", None)
         if describe is not None:
@@ -149,8 +152,10 @@ async def _console(settings: Settings, cycles: int | None, interval: float | Non
             f"{interval or settings.cycle_seconds:g}s · Ctrl-C stops between cycles",
             flush=True,
         )
+        reporter.interactive = commands.attach()
         await run_loop(director, interval_s=interval or settings.cycle_seconds, max_cycles=cycles)
     finally:
+        await commands.close()
         await director.close()
     return 0
 

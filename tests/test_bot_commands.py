@@ -39,7 +39,7 @@ def clock() -> Clock:
 
 
 # Auto autonomy with a threshold above the test order's cost: the first cycle executes it.
-AUTO = {"autonomy_setting": "auto", "approval_cost_threshold": "100"}
+AUTO = {"autonomy_setting": "auto", "approval_cost_threshold_setting": "100"}
 
 
 def one_opportunity(clock: Clock) -> tuple[BookExchange, ListSource]:

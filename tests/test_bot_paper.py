@@ -73,7 +73,13 @@ async def reply(tg: TelegramStandIn, text: str) -> StoredMessage:
 async def test_paper_cycle_approval_and_restart(
     tg: TelegramStandIn, tmp_path: Path, clock: Clock
 ) -> None:
-    settings = make_settings(tg, tmp_path / "omega.db", exchange="paper", approval_ttl_setting=3600)
+    settings = make_settings(
+        tg,
+        tmp_path / "omega.db",
+        exchange="paper",
+        approval_ttl_setting=3600,
+        approval_cost_threshold_setting=Decimal(25),
+    )
     await loosen_rules(settings.db_path)
     async with paper_bot(settings, clock) as bot:
         report = await tg.wait_for_message("Cycle #1", chat_id=OPERATOR)

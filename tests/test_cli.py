@@ -129,3 +129,47 @@ def test_a_second_director_on_the_same_database_is_refused(tmp_path: Path) -> No
     third = omega(tmp_path, "cycle")
     assert third.returncode == 0, third.stderr
     assert "Cycle #2" in third.stdout
+
+
+def test_an_approval_typed_at_the_console_executes_once(tmp_path: Path) -> None:
+    import pty
+
+    # Every order waits (threshold $0), and stdin is a terminal, as for a person at a console.
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen(
+        [*EXE, "run", "--interval", "30"],
+        cwd=tmp_path,
+        # 200 markets: the first cycle surely finds an order to make.
+        env=env_for(tmp_path, OMEGA_APPROVAL_COST_THRESHOLD="0", OMEGA_PAPER_MARKETS="200"),
+        stdin=terminal,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    os.close(terminal)
+    seen: list[str] = []
+
+    def read_until(prefix: str) -> str:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            seen.append(line)
+            if line.startswith(prefix):
+                return line
+        raise AssertionError(f"no line starting {prefix!r} in:\n{''.join(seen)}")
+
+    try:
+        read_until("[CONSOLE] Commands: `approve N`")
+        parked = read_until("[APPROVAL #1]")
+        assert "type `approve 1` or `reject 1`" in parked
+        read_until("[ACT]")
+        os.write(controller, b"approve 1\n")
+        done = read_until("[APPROVAL #1] ")
+        assert done.startswith("[APPROVAL #1] Approved by console (")
+        os.write(controller, b"approve 1\n")
+        again = read_until("[APPROVAL #1] ")
+        assert again.startswith("[APPROVAL #1] Already approved by console (")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+        os.close(controller)
+    assert proc.returncode == 0, err

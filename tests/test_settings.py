@@ -20,6 +20,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         "OMEGA_EXCHANGE",
         "OMEGA_AUTONOMY",
         "OMEGA_BRAIN",
+        "OMEGA_APPROVAL_COST_THRESHOLD",
     ):
         monkeypatch.delenv(name, raising=False)
 
@@ -37,7 +38,19 @@ def test_kalshi_defaults_to_confirm(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     monkeypatch.setenv("OMEGA_EXCHANGE", "kalshi")
     monkeypatch.setenv("KALSHI_API_KEY_ID", "k")
     monkeypatch.setenv("KALSHI_PRIVATE_KEY_PATH", str(tmp_path / "k.pem"))
-    assert load_settings().autonomy is Autonomy.CONFIRM
+    settings = load_settings()
+    assert settings.autonomy is Autonomy.CONFIRM
+    assert str(settings.approval_cost_threshold) == "25"
+
+
+def test_the_approval_cost_threshold_is_none_on_paper_unless_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # On paper nothing costs more than the order limit, so no order waits for its cost alone.
+    paper = load_settings()
+    assert paper.approval_cost_threshold == paper.max_order_cost
+    monkeypatch.setenv("OMEGA_APPROVAL_COST_THRESHOLD", "10")
+    assert str(load_settings().approval_cost_threshold) == "10"
 
 
 @pytest.mark.parametrize(

@@ -166,7 +166,7 @@ def describe_setup(config: BacktestConfig, settings: Settings) -> RunSetup:
         max_order_cost=settings.max_order_cost,
         max_exposure=settings.max_exposure,
         daily_loss_limit=settings.daily_loss_limit,
-        approval_cost_threshold=settings.approval_cost_threshold,
+        approval_cost_threshold=paper.approval_cost_threshold,
         models=models,
     )
 
