@@ -17,10 +17,10 @@ from director.settings import Settings
 SETTINGS = Settings(_env_file=None, cycle_seconds=3600)
 
 
-async def _run(**config: Any) -> BacktestResult:
+async def _run(settings: Settings = SETTINGS, **config: Any) -> BacktestResult:
     values: dict[str, Any] = {"days": 1, "seed": 11, "brains": ("rules",)}
     values.update(config)
-    return await run_backtest(BacktestConfig(**values), SETTINGS)
+    return await run_backtest(BacktestConfig(**values), settings)
 
 
 def _compared(result: BacktestResult) -> str:
@@ -69,9 +69,10 @@ async def test_the_none_brain_ends_where_it_started() -> None:
 
 
 async def test_approvals_follow_the_policy() -> None:
-    approved = (await _run(brains=("naive",), approvals="approve")).results["naive"]
-    rejected = (await _run(brains=("naive",), approvals="reject")).results["naive"]
-    # Naive orders cost up to $50, above the $25 approval threshold: most need a human.
+    # Naive orders cost up to $50, above a $25 approval threshold: most need a human.
+    settings = SETTINGS.model_copy(update={"approval_cost_threshold_setting": Decimal(25)})
+    approved = (await _run(settings, brains=("naive",), approvals="approve")).results["naive"]
+    rejected = (await _run(settings, brains=("naive",), approvals="reject")).results["naive"]
     assert approved.approvals.requested > 0
     assert approved.approvals.approved > 0 and approved.approvals.rejected == 0
     assert rejected.approvals.requested > 0
