@@ -37,6 +37,30 @@ def omega(tmp_path: Path, *args: str, **extra: str) -> subprocess.CompletedProce
     )
 
 
+def start_run(tmp_path: Path, stdin: int | None = None, **extra: str) -> subprocess.Popen[str]:
+    """`omega-director run` with 30 s between cycles, in the background."""
+    return subprocess.Popen(
+        [*EXE, "run", "--interval", "30"],
+        cwd=tmp_path,
+        env=env_for(tmp_path, **extra),
+        stdin=stdin,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def read_until(proc: subprocess.Popen[str], prefix: str, seen: list[str] | None = None) -> str:
+    """The first line of its output starting with `prefix`."""
+    assert proc.stdout is not None
+    seen = [] if seen is None else seen
+    for line in proc.stdout:
+        seen.append(line)
+        if line.startswith(prefix):
+            return line
+    raise AssertionError(f"no line starting {prefix!r} in:\n{''.join(seen)}")
+
+
 def test_cycle_on_a_fresh_database_prints_all_three_phases(tmp_path: Path) -> None:
     done = omega(tmp_path, "cycle")
     assert done.returncode == 0, done.stderr
@@ -79,18 +103,8 @@ def test_a_database_that_is_not_sqlite_is_refused_untouched(tmp_path: Path) -> N
 
 
 def test_run_stops_cleanly_between_cycles_on_sigterm(tmp_path: Path) -> None:
-    proc = subprocess.Popen(
-        [*EXE, "run", "--interval", "30"],
-        cwd=tmp_path,
-        env=env_for(tmp_path),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if line.startswith("[ACT]"):
-            break
+    proc = start_run(tmp_path)
+    read_until(proc, "[ACT]")
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
@@ -104,19 +118,9 @@ def test_run_with_a_cycle_limit(tmp_path: Path) -> None:
 
 
 def test_a_second_director_on_the_same_database_is_refused(tmp_path: Path) -> None:
-    proc = subprocess.Popen(
-        [*EXE, "run", "--interval", "30"],
-        cwd=tmp_path,
-        env=env_for(tmp_path),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_run(tmp_path)
     try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if line.startswith("[ACT]"):
-                break
+        read_until(proc, "[ACT]")
         second = omega(tmp_path, "cycle")
         assert second.returncode == 2
         assert f"is in use by another omega-director (pid {proc.pid})" in second.stderr
@@ -136,37 +140,22 @@ def test_an_approval_typed_at_the_console_executes_once(tmp_path: Path) -> None:
 
     # Every order waits (threshold $0), and stdin is a terminal, as for a person at a console.
     controller, terminal = pty.openpty()
-    proc = subprocess.Popen(
-        [*EXE, "run", "--interval", "30"],
-        cwd=tmp_path,
-        # 200 markets: the first cycle surely finds an order to make.
-        env=env_for(tmp_path, OMEGA_APPROVAL_COST_THRESHOLD="0", OMEGA_PAPER_MARKETS="200"),
-        stdin=terminal,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    # 200 markets: the first cycle surely finds an order to make.
+    proc = start_run(
+        tmp_path, terminal, OMEGA_APPROVAL_COST_THRESHOLD="0", OMEGA_PAPER_MARKETS="200"
     )
     os.close(terminal)
     seen: list[str] = []
-
-    def read_until(prefix: str) -> str:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            seen.append(line)
-            if line.startswith(prefix):
-                return line
-        raise AssertionError(f"no line starting {prefix!r} in:\n{''.join(seen)}")
-
     try:
-        read_until("[CONSOLE] Commands: `approve N`")
-        parked = read_until("[APPROVAL #1]")
+        read_until(proc, "[CONSOLE] Commands: `approve N`", seen)
+        parked = read_until(proc, "[APPROVAL #1]", seen)
         assert "type `approve 1` or `reject 1`" in parked
-        read_until("[ACT]")
+        read_until(proc, "[ACT]", seen)
         os.write(controller, b"approve 1\n")
-        done = read_until("[APPROVAL #1] ")
+        done = read_until(proc, "[APPROVAL #1] ", seen)
         assert done.startswith("[APPROVAL #1] Approved by console (")
         os.write(controller, b"approve 1\n")
-        again = read_until("[APPROVAL #1] ")
+        again = read_until(proc, "[APPROVAL #1] ", seen)
         assert again.startswith("[APPROVAL #1] Already approved by console (")
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -19,6 +19,7 @@ from director.exchanges.base import (
     OrderNotFound,
 )
 from director.exchanges.kalshi import (
+    IntentJournal,
     KalshiExchange,
     KalshiTuning,
     OrderStateUnknown,
@@ -125,22 +126,33 @@ def signer(rsa_key: RSAPrivateKey) -> KalshiSigner:
     return KalshiSigner("test-key-id", rsa_key)
 
 
+def venue_on(
+    standin: KalshiStandin,
+    signer: KalshiSigner,
+    clock: FakeClock,
+    http: httpx.AsyncClient,
+    journal: IntentJournal | None = None,
+) -> KalshiExchange:
+    # Built directly, on a client sharing one TLS context: loading the PEM and the CA bundle
+    # costs ~100 ms a test. The tests of from_settings build their own.
+    return KalshiExchange(
+        base_url=standin.base_url,
+        signer=signer,
+        clock=clock,
+        http=http,
+        reads_per_second=1000,
+        writes_per_second=1000,
+        tuning=fast(),
+        journal=journal,
+    )
+
+
 @pytest.fixture
 async def exchange(
     standin: KalshiStandin, signer: KalshiSigner, clock: FakeClock
 ) -> AsyncIterator[KalshiExchange]:
-    # Built directly, on a client sharing one TLS context: loading the PEM and the CA bundle
-    # costs ~100 ms a test. The tests of from_settings build their own.
     async with httpx.AsyncClient(verify=TLS) as http:
-        yield KalshiExchange(
-            base_url=standin.base_url,
-            signer=signer,
-            clock=clock,
-            http=http,
-            reads_per_second=1000,
-            writes_per_second=1000,
-            tuning=fast(),
-        )
+        yield venue_on(standin, signer, clock, http)
 
 
 def buy(
@@ -376,16 +388,7 @@ async def test_a_sell_is_still_a_sell_after_a_restart(
     )
 
     def venue(http: httpx.AsyncClient, journal: Store | None) -> KalshiExchange:
-        return KalshiExchange(
-            base_url=standin.base_url,
-            signer=signer,
-            clock=clock,
-            http=http,
-            reads_per_second=1000,
-            writes_per_second=1000,
-            tuning=fast(),
-            journal=journal,
-        )
+        return venue_on(standin, signer, clock, http, journal)
 
     async with httpx.AsyncClient(verify=TLS) as http:
         placed = await venue(http, store).place_order(sell)
@@ -422,16 +425,7 @@ async def test_a_journal_that_cannot_write_never_stops_an_order(
         update={"action": OrderAction.SELL}
     )
     async with httpx.AsyncClient(verify=TLS) as http:
-        venue = KalshiExchange(
-            base_url=standin.base_url,
-            signer=signer,
-            clock=clock,
-            http=http,
-            reads_per_second=1000,
-            writes_per_second=1000,
-            tuning=fast(),
-            journal=BrokenJournal(),
-        )
+        venue = venue_on(standin, signer, clock, http, BrokenJournal())
         order = await venue.place_order(sell)
         [resting] = await venue.get_resting_orders()
     assert (
