@@ -4,7 +4,8 @@
 `approve N`, `reject N`, `pending` and `help`. The decision goes through the same
 Director.decide_approval as a Telegram press (one decision wins, a re-check on fresh state
 first), and whoever can type here can open the database anyway, so no further authorization.
-Without a terminal (a service, a container, a pipe) nothing is read.
+Without a terminal (a service, a container, a pipe), or when started in the background of a
+shell, nothing is read.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import contextlib
 import getpass
 import logging
+import os
 import re
 import sys
 from typing import Protocol, TextIO
@@ -86,6 +88,8 @@ class ConsoleCommands:
             fd = stdin.fileno()
         except (AttributeError, OSError, ValueError):
             return False
+        if _in_background(fd):
+            return False
         loop = asyncio.get_running_loop()
 
         def readable() -> None:
@@ -111,6 +115,14 @@ class ConsoleCommands:
             asyncio.get_running_loop().remove_reader(stdin.fileno())
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _in_background(fd: int) -> bool:
+    """Started with `&` from a shell: reading the terminal would stop the process (SIGTTIN)."""
+    try:
+        return os.tcgetpgrp(fd) != os.getpgrp()
+    except OSError:  # not our controlling terminal: no job control to fear
+        return False
 
 
 def format_pending(requests: list[ApprovalRequest]) -> str:

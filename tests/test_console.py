@@ -1,8 +1,12 @@
 from __future__ import annotations
 
 import io
+import os
 from decimal import Decimal
 
+import pytest
+
+from director import console_input
 from director.console import ConsoleReporter
 from director.console_input import HELP, ConsoleCommands
 from director.reporting import ApprovalDecision, ApprovalRequest
@@ -96,3 +100,19 @@ async def test_a_failing_command_is_reported_not_raised() -> None:
 
 def test_without_a_terminal_nothing_is_read() -> None:
     assert ConsoleCommands(Desk(), io.StringIO()).attach(io.StringIO("approve 1\n")) is False
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return 0
+
+
+def test_started_in_the_background_of_a_shell_nothing_is_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Reading the terminal from a background job would stop the process (SIGTTIN).
+    monkeypatch.setattr(console_input.os, "tcgetpgrp", lambda fd: os.getpgrp() + 1)
+    assert ConsoleCommands(Desk(), io.StringIO()).attach(FakeTerminal()) is False
