@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -101,6 +101,7 @@ class Director:
         self._cycle_lock = asyncio.Lock()
         self._act_lock = asyncio.Lock()
         self._install_id: str | None = None
+        self._states_forgotten_on: date | None = None
 
     # --- status ----------------------------------------------------------------------------
 
@@ -217,11 +218,28 @@ class Director:
                     rules_version=None,
                 )
             report = await self._cycle(trigger)
+            await self._forget_old_states()
         try:
             await self.reporter.cycle_report(report)
         except Exception:
             log.exception("reporter failed to deliver cycle %s", report.cycle_id)
         return report
+
+    async def _forget_old_states(self) -> None:
+        """Once a UTC day, drop cycle states older than OMEGA_STATE_RETENTION_DAYS, so months
+        of unattended cycles don't fill the disk. Never fails a cycle."""
+        now = self.clock()
+        if self._states_forgotten_on == now.date():
+            return
+        try:
+            cutoff = now - timedelta(days=self.settings.state_retention_days)
+            forgotten = await self.store.forget_states_before(cutoff)
+        except Exception:
+            log.exception("could not drop old cycle states; trying again tomorrow")
+        else:
+            if forgotten:
+                log.info("dropped the states of %d cycle(s) before %s", forgotten, cutoff)
+        self._states_forgotten_on = now.date()
 
     async def _cycle(self, trigger: str) -> CycleReport:
         started = self.clock()

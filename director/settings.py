@@ -197,6 +197,11 @@ class Settings(BaseSettings):
     review_schedule_text: str = Field("sun 18:00", validation_alias=_env("OMEGA_REVIEW_SCHEDULE"))
     review_sample: int = Field(50, ge=1, le=10000, validation_alias=_env("OMEGA_REVIEW_SAMPLE"))
 
+    # Storage
+    state_retention_days: int = Field(
+        90, ge=1, le=3650, validation_alias=_env("OMEGA_STATE_RETENTION_DAYS")
+    )
+
     @field_validator("allowed_users", mode="before")
     @classmethod
     def _split_users(cls, value: Any) -> Any:

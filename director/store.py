@@ -469,6 +469,16 @@ class Store:
         row = await cur.fetchone()
         return int(row[0]) if row else 0
 
+    async def forget_states_before(self, when: datetime) -> int:
+        """Drop the full State of the Union of cycles started before `when`; their figures,
+        plan, report and actions stay. The state is most of a cycle's bytes (every quote it
+        saw), and SQLite reuses the freed pages, so the file stops growing with it."""
+        cur = await self.execute(
+            "UPDATE cycles SET state_json = NULL WHERE started_at < ? AND state_json IS NOT NULL",
+            (iso(when),),
+        )
+        return cur.rowcount
+
     async def fail_running_cycles(self, now: datetime) -> int:
         """Mark cycles left 'running' by a crash or a kill as interrupted."""
         cur = await self.execute(

@@ -249,3 +249,31 @@ async def test_operator_autonomy_override(env: dict[str, Any]) -> None:
     assert await director.autonomy() is Autonomy.AUTO
     await director.set_autonomy(Autonomy.OBSERVE, "alice")
     assert await director.autonomy() is Autonomy.OBSERVE
+
+
+async def test_old_cycle_states_are_dropped_once_a_day_and_their_figures_kept(
+    env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, clock = env["store"], env["clock"]
+    director = env["make"](ScriptedBrain(Plan.no_op("hold")), state_retention_days=30)
+    old = await director.run_cycle("manual")
+    clock.advance(days=31)
+    recent = await director.run_cycle("manual")
+    dropped = await store.cycle(old.cycle_id)
+    assert dropped.state is None and dropped.equity is not None and dropped.plan is not None
+    assert (await store.cycle(recent.cycle_id)).state is not None
+
+    calls: list[datetime] = []
+    forget = store.forget_states_before
+
+    async def counting(when: datetime) -> int:
+        calls.append(when)
+        return await forget(when)
+
+    monkeypatch.setattr(store, "forget_states_before", counting)
+    clock.advance(hours=1)
+    await director.run_cycle("manual")  # the same UTC day: not again
+    assert calls == []
+    clock.advance(days=1)
+    await director.run_cycle("manual")
+    assert calls == [clock.now - timedelta(days=30)]
