@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import secrets
+import zlib
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -150,6 +151,18 @@ def _dec(text: str | None) -> Decimal | None:
 
 def _json(text: str | None) -> Any:
     return None if text is None else json.loads(text)
+
+
+def _pack_state(state_json: str | None) -> bytes | None:
+    """A cycle's State of the Union compresses about 11× (hundreds of repetitive quotes):
+    stored as a zlib BLOB, it is ~30 KB a cycle instead of ~340 KB for a thousand markets."""
+    return None if state_json is None else zlib.compress(state_json.encode())
+
+
+def _unpack_state(value: bytes | str | None) -> Any:
+    if isinstance(value, bytes):
+        return json.loads(zlib.decompress(value))
+    return _json(value)  # written as text by a version before compression
 
 
 def check_sqlite_file(path: Path) -> None:
@@ -416,7 +429,7 @@ class Store:
                 None if exposure is None else str(exposure),
                 risk,
                 str(cost_usd),
-                state_json,
+                _pack_state(state_json),
                 plan_json,
                 None if timings is None else json.dumps(timings),
                 None if report is None else json.dumps(report, default=str),
@@ -791,7 +804,7 @@ def _cycle(row: aiosqlite.Row) -> CycleRecord:
         exposure=_dec(row["exposure"]),
         risk=row["risk"],
         cost_usd=Decimal(row["cost_usd"]),
-        state=_json(row["state_json"]),
+        state=_unpack_state(row["state_json"]),
         plan=_json(row["plan_json"]),
         timings=_json(row["timings_json"]),
         report=_json(row["report_json"]),

@@ -134,3 +134,27 @@ async def test_order_intents_keep_the_newest_and_update_in_place(tmp_path: Path)
         ("c0", "no", "sell"),
     ]
     await store.close()
+
+
+async def test_cycle_states_are_stored_compressed_and_old_text_ones_still_read(
+    tmp_path: Path,
+) -> None:
+    import json
+    from datetime import UTC, datetime
+
+    store = await Store.open(tmp_path / "o.db")
+    now = datetime(2026, 3, 2, tzinfo=UTC)
+    state = {"markets": {f"KX{i}": {"bid": "0.41", "ask": "0.43"} for i in range(500)}}
+    text = json.dumps(state)
+    packed = await store.start_cycle(now, "manual")
+    await store.finish_cycle(packed, finished_at=now, status="done", state_json=text)
+    legacy = await store.start_cycle(now, "manual")
+    await store.finish_cycle(legacy, finished_at=now, status="done")
+    await store.conn.execute("UPDATE cycles SET state_json = ? WHERE id = ?", (text, legacy))
+
+    [(raw,)] = await store.fetch("SELECT state_json FROM cycles WHERE id = ?", (packed,))
+    assert isinstance(raw, bytes) and len(raw) * 5 < len(text)
+    for cycle_id in (packed, legacy):
+        record = await store.cycle(cycle_id)
+        assert record is not None and record.state == state
+    await store.close()
