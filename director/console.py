@@ -85,10 +85,10 @@ def format_state(state: SystemState) -> str:
 
 
 class ConsoleReporter:
-    def __init__(self, out: TextIO | None = None, *, interactive: bool = False) -> None:
+    def __init__(self, out: TextIO | None = None) -> None:
         self.out = out or sys.stdout
-        # True while console_input reads `approve N` from this terminal.
-        self.interactive = interactive
+        # Set while console_input reads `approve N` from this terminal.
+        self.interactive = False
 
     def _print(self, text: str) -> None:
         print(text, file=self.out, flush=True)

@@ -187,8 +187,8 @@ class Store:
         self._lock = asyncio.Lock()
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Cursor:
-        """One statement, never inside someone else's transaction. Fetch SELECT rows with
-        `fetch`; a cursor read after the lock is released is fine for plain SELECTs."""
+        """One write, never inside someone else's transaction (its cursor gives rowcount and
+        lastrowid). Reads go through `fetch` and `fetch_one`."""
         async with self._lock:
             return await self._conn.execute(sql, params)
 
@@ -254,8 +254,7 @@ class Store:
         return self._conn
 
     async def _migrate(self) -> None:
-        cur = await self._conn.execute("PRAGMA user_version")
-        row = await cur.fetchone()
+        row = await self.fetch_one("PRAGMA user_version")
         current = int(row[0]) if row else 0
         latest = max(v for v, _ in MIGRATIONS)
         if current > latest:
@@ -266,17 +265,12 @@ class Store:
         for version, script in MIGRATIONS:
             if version <= current:
                 continue
-            await self._conn.execute("BEGIN IMMEDIATE")
-            try:
+            async with self.transaction() as conn:
                 for statement in _statements(script):
-                    await self._conn.execute(statement)
+                    await conn.execute(statement)
                 if version == 1:
                     await self._seed_v1()
-                await self._conn.execute(f"PRAGMA user_version = {version}")
-                await self._conn.execute("COMMIT")
-            except Exception:
-                await self._conn.execute("ROLLBACK")
-                raise
+                await conn.execute(f"PRAGMA user_version = {version}")
 
     async def _seed_v1(self) -> None:
         now = iso(datetime.now(UTC))
@@ -297,16 +291,14 @@ class Store:
     async def install_id(self) -> str:
         """A short random id of this database, so client order ids never collide across
         installs that share one exchange account."""
-        cur = await self.execute("SELECT value FROM meta WHERE key = 'install_id'")
-        row = await cur.fetchone()
+        row = await self.fetch_one("SELECT value FROM meta WHERE key = 'install_id'")
         assert row is not None
         return str(row[0])
 
     # --- operator state ------------------------------------------------------------------
 
     async def get_flag(self, key: str, default: str | None = None) -> str | None:
-        cur = await self.execute("SELECT value FROM operator_state WHERE key = ?", (key,))
-        row = await cur.fetchone()
+        row = await self.fetch_one("SELECT value FROM operator_state WHERE key = ?", (key,))
         return default if row is None else str(row[0])
 
     async def set_flag(
@@ -343,14 +335,13 @@ class Store:
 
     async def active_rules(self) -> RuleSet:
         """The newest version is the active one (a rollback is a new version)."""
-        cur = await self.execute("SELECT * FROM rules_versions ORDER BY version DESC LIMIT 1")
-        row = await cur.fetchone()
+        row = await self.fetch_one("SELECT * FROM rules_versions ORDER BY version DESC LIMIT 1")
         assert row is not None, "migration 1 seeds version 1"
         return _ruleset(row)
 
     async def rules_history(self) -> list[RuleSet]:
-        cur = await self.execute("SELECT * FROM rules_versions ORDER BY version")
-        return [_ruleset(row) for row in await cur.fetchall()]
+        rows = await self.fetch("SELECT * FROM rules_versions ORDER BY version")
+        return [_ruleset(row) for row in rows]
 
     async def add_rules_version(
         self,
@@ -439,47 +430,43 @@ class Store:
         )
 
     async def cycle(self, cycle_id: int) -> CycleRecord | None:
-        cur = await self.execute("SELECT * FROM cycles WHERE id = ?", (cycle_id,))
-        row = await cur.fetchone()
+        row = await self.fetch_one("SELECT * FROM cycles WHERE id = ?", (cycle_id,))
         return None if row is None else _cycle(row)
 
     async def last_cycle(self, *, finished: bool = True) -> CycleRecord | None:
         where = "WHERE status != 'running'" if finished else ""
-        cur = await self.execute(f"SELECT * FROM cycles {where} ORDER BY id DESC LIMIT 1")
-        row = await cur.fetchone()
+        row = await self.fetch_one(f"SELECT * FROM cycles {where} ORDER BY id DESC LIMIT 1")
         return None if row is None else _cycle(row)
 
     async def recent_cycles(self, limit: int) -> list[CycleRecord]:
-        cur = await self.execute(
+        rows = await self.fetch(
             "SELECT id, started_at, finished_at, trigger, status, brain, model, rules_version,"
             " escalated, brain_error, cash, equity, exposure, risk, cost_usd, NULL AS state_json,"
             " NULL AS plan_json, timings_json, report_json, error"
             " FROM cycles ORDER BY id DESC LIMIT ?",
             (limit,),
         )
-        return [_cycle(row) for row in await cur.fetchall()]
+        return [_cycle(row) for row in rows]
 
     async def equity_history(self, since: datetime | None = None) -> list[tuple[datetime, Decimal]]:
-        cur = await self.execute(
+        rows = await self.fetch(
             "SELECT started_at, equity FROM cycles WHERE equity IS NOT NULL AND started_at >= ?"
             " ORDER BY id",
             (iso(since) if since else "",),
         )
-        return [(datetime.fromisoformat(r[0]), Decimal(r[1])) for r in await cur.fetchall()]
+        return [(datetime.fromisoformat(r[0]), Decimal(r[1])) for r in rows]
 
     async def equity_at(self, when: datetime) -> Decimal | None:
         """Equity recorded by the first cycle at or after `when`."""
-        cur = await self.execute(
+        row = await self.fetch_one(
             "SELECT equity FROM cycles WHERE equity IS NOT NULL AND started_at >= ?"
             " ORDER BY started_at LIMIT 1",
             (iso(when),),
         )
-        row = await cur.fetchone()
         return None if row is None else Decimal(row[0])
 
     async def cycle_count(self) -> int:
-        cur = await self.execute("SELECT COUNT(*) FROM cycles")
-        row = await cur.fetchone()
+        row = await self.fetch_one("SELECT COUNT(*) FROM cycles")
         return int(row[0]) if row else 0
 
     async def forget_states_before(self, when: datetime) -> int:
@@ -564,21 +551,20 @@ class Store:
         )
 
     async def action(self, action_id: int) -> ActionRecord | None:
-        cur = await self.execute("SELECT * FROM actions WHERE id = ?", (action_id,))
-        row = await cur.fetchone()
+        row = await self.fetch_one("SELECT * FROM actions WHERE id = ?", (action_id,))
         return None if row is None else _action(row)
 
     async def cycle_actions(self, cycle_id: int) -> list[ActionRecord]:
-        cur = await self.execute(
+        rows = await self.fetch(
             "SELECT * FROM actions WHERE cycle_id = ? ORDER BY idx", (cycle_id,)
         )
-        return [_action(row) for row in await cur.fetchall()]
+        return [_action(row) for row in rows]
 
     async def actions_since(self, since: datetime) -> list[ActionRecord]:
-        cur = await self.execute(
+        rows = await self.fetch(
             "SELECT * FROM actions WHERE created_at >= ? ORDER BY id", (iso(since),)
         )
-        return [_action(row) for row in await cur.fetchall()]
+        return [_action(row) for row in rows]
 
     # --- approvals -----------------------------------------------------------------------
 
@@ -596,13 +582,12 @@ class Store:
         return record
 
     async def approval(self, approval_id: int) -> ApprovalRecord | None:
-        cur = await self.execute("SELECT * FROM approvals WHERE id = ?", (approval_id,))
-        row = await cur.fetchone()
+        row = await self.fetch_one("SELECT * FROM approvals WHERE id = ?", (approval_id,))
         return None if row is None else _approval(row)
 
     async def pending_approvals(self) -> list[ApprovalRecord]:
-        cur = await self.execute("SELECT * FROM approvals WHERE status = 'pending' ORDER BY id")
-        return [_approval(row) for row in await cur.fetchall()]
+        rows = await self.fetch("SELECT * FROM approvals WHERE status = 'pending' ORDER BY id")
+        return [_approval(row) for row in rows]
 
     async def claim_approval(
         self, approval_id: int, *, to: ApprovalStatus, by: str, now: datetime
@@ -645,10 +630,10 @@ class Store:
         )
 
     async def recent_cycles_with_state(self, limit: int) -> list[CycleRecord]:
-        cur = await self.execute(
+        rows = await self.fetch(
             "SELECT * FROM cycles WHERE state_json IS NOT NULL ORDER BY id DESC LIMIT ?", (limit,)
         )
-        return [_cycle(row) for row in await cur.fetchall()]
+        return [_cycle(row) for row in rows]
 
     # --- reviews -------------------------------------------------------------------------
 
@@ -682,8 +667,7 @@ class Store:
         return cur.lastrowid
 
     async def review(self, review_id: int) -> ReviewRecord | None:
-        cur = await self.execute("SELECT * FROM reviews WHERE id = ?", (review_id,))
-        row = await cur.fetchone()
+        row = await self.fetch_one("SELECT * FROM reviews WHERE id = ?", (review_id,))
         return None if row is None else _review(row)
 
     async def claim_review(self, review_id: int, *, to: str, by: str, now: datetime) -> bool:
@@ -718,18 +702,15 @@ class Store:
 
     # --- order intents (the exchanges.kalshi.IntentJournal port) --------------------------
 
-    async def save_order_intent(
-        self, keys: Sequence[str], side: str, action: str, now: datetime
-    ) -> None:
-        """What an order was meant to do, under each of its ids, so a restart still tells a
-        sell of YES from a buy of NO (one order on Kalshi's book)."""
-        async with self.transaction() as conn:
-            await conn.executemany(
-                "INSERT INTO order_intents (key, side, action, created_at) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (key) DO UPDATE SET side = excluded.side,"
-                " action = excluded.action, created_at = excluded.created_at",
-                [(key, side, action, iso(now)) for key in keys],
-            )
+    async def save_order_intent(self, key: str, side: str, action: str, now: datetime) -> None:
+        """What an order (by its client or exchange id) was meant to do, so a restart still
+        tells a sell of YES from a buy of NO (one order on Kalshi's book)."""
+        await self.execute(
+            "INSERT INTO order_intents (key, side, action, created_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET side = excluded.side,"
+            " action = excluded.action, created_at = excluded.created_at",
+            (key, side, action, iso(now)),
+        )
 
     async def recent_order_intents(self, limit: int) -> list[tuple[str, str, str]]:
         """(key, side, action), oldest first, the newest `limit` of them."""
@@ -766,10 +747,10 @@ class Store:
         )
 
     async def llm_spend_since(self, since: datetime) -> Decimal:
-        cur = await self.execute(
+        rows = await self.fetch(
             "SELECT cost_usd FROM llm_usage WHERE created_at >= ?", (iso(since),)
         )
-        return sum((Decimal(r[0]) for r in await cur.fetchall()), Decimal(0))
+        return sum((Decimal(r[0]) for r in rows), Decimal(0))
 
 
 def _statements(script: str) -> list[str]:

@@ -126,8 +126,9 @@ async def test_order_intents_keep_the_newest_and_update_in_place(tmp_path: Path)
     store = await Store.open(tmp_path / "o.db")
     start = datetime(2026, 3, 2, tzinfo=UTC)
     for i in range(5):
-        await store.save_order_intent([f"c{i}", f"o{i}"], "yes", "sell", start + timedelta(i))
-    await store.save_order_intent(["c0"], "no", "sell", start + timedelta(9))
+        for key in (f"c{i}", f"o{i}"):
+            await store.save_order_intent(key, "yes", "sell", start + timedelta(i))
+    await store.save_order_intent("c0", "no", "sell", start + timedelta(9))
     assert await store.recent_order_intents(3) == [
         ("c4", "yes", "sell"),
         ("o4", "yes", "sell"),

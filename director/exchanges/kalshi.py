@@ -123,9 +123,7 @@ def _clean(text: str, limit: int = 200) -> str:
 class IntentJournal(Protocol):
     """Where what an order meant outlives the process (the Store implements it)."""
 
-    async def save_order_intent(
-        self, keys: Sequence[str], side: str, action: str, now: datetime
-    ) -> None: ...
+    async def save_order_intent(self, key: str, side: str, action: str, now: datetime) -> None: ...
 
     async def recent_order_intents(self, limit: int) -> list[tuple[str, str, str]]: ...
 
@@ -532,7 +530,7 @@ class KalshiExchange:
             return
         try:
             await self._journal.save_order_intent(
-                [key], intent[0].value, intent[1].value, self._clock()
+                key, intent[0].value, intent[1].value, self._clock()
             )
         except Exception:
             # The order matters more than its bookkeeping: go on, and say what it costs.
