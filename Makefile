@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench smoke-live clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/pytest
+
+# One real call per model tier (costs a few cents); skipped without ANTHROPIC_API_KEY.
+smoke-live: $(STAMP)
+	OMEGA_SMOKE_LIVE=1 $(BIN)/pytest tests/live -s -q -p no:cacheprovider
 
 bench: $(STAMP)
 	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done

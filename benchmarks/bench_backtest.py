@@ -1,8 +1,13 @@
-"""Backtest speed and memory, and the acceptance comparison of the rules brain with `naive`.
+"""Backtest speed and memory, and the acceptance table: rules vs naive vs naive-once.
 
     .venv/bin/python benchmarks/bench_backtest.py                 # 30 days, rules: time, RSS
     .venv/bin/python benchmarks/bench_backtest.py --profile       # ... and where the time goes
-    .venv/bin/python benchmarks/bench_backtest.py --acceptance    # 10 seeds, rules vs naive
+    .venv/bin/python benchmarks/bench_backtest.py --acceptance    # 20 seeds × 5 scenarios
+
+The acceptance table (issue 16): per scenario, rules − naive and rules − naive-once, paired
+over seeds 1..20, at matched exposure (P&L scaled to rules' average exposure) and per contract,
+each mean difference with its 95% confidence interval and a Wilcoxon signed-rank p-value.
+Each seed runs `--acceptance-days` days (3 by default, to keep the run to minutes on 2 cores).
 
 Targets (issue 7): 30 simulated days at 15-minute cycles (2,880 cycles) with the rules brain
 in under 60 s of wall time and under 300 MB of peak RSS on a 2-core machine. Settings are the
@@ -21,14 +26,19 @@ import statistics
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from decimal import Decimal
 
+from director.backtest.acceptance import Paired, compare, one_seed
 from director.backtest.runner import BacktestConfig, run_backtest
-from director.backtest.tally import BrainResult
+from director.backtest.trader_metrics import TraderMetrics
+from director.exchanges.paper_scenarios import SCENARIOS, scenario_named
 from director.settings import Settings
 
 WALL_TARGET_S = 60.0
 RSS_TARGET_MB = 300.0
+ACCEPTANCE_BRAINS = ("rules", "naive", "naive-once")
+# Days per seed in the acceptance run: 20 seeds × 5 scenarios × 3 brains on 2 cores stays
+# within minutes at 3 days; the statistics are over seeds, each seed's days are one sample.
+ACCEPTANCE_DAYS = 3
 
 
 def _settings() -> Settings:
@@ -78,69 +88,65 @@ def bench(days: int, seed: int, profile: bool) -> int:
     return 0 if wall < WALL_TARGET_S and rss < RSS_TARGET_MB else 1
 
 
-def _one_seed(seed: int, days: int) -> tuple[int, BrainResult, BrainResult]:
-    config = BacktestConfig(days=days, seed=seed, brains=("rules", "naive"))
-    result = asyncio.run(run_backtest(config, _settings()))
-    return seed, result.results["rules"], result.results["naive"]
+def _one_run(task: tuple[str, int, int]) -> tuple[str, int, dict[str, TraderMetrics]]:
+    scenario, seed, days = task
+    return scenario, seed, one_seed(seed, days, ACCEPTANCE_BRAINS, scenario, _settings())
 
 
-def _pct(value: Decimal) -> str:
-    return f"{value * 100:6.2f}%"
+def _ci(p: Paired, unit: str) -> str:
+    pv = "  n/a" if p.p_value is None else f"{p.p_value:5.3f}"
+    return f"{p.mean:+8.2f}{unit} [{p.low:+8.2f}, {p.high:+8.2f}] | {pv}"
 
 
-def _ratio(value: Decimal | None) -> str:
-    return "   n/a" if value is None else f"{value:6.2f}"
-
-
-def acceptance(seeds: list[int], days: int, workers: int) -> int:
+def acceptance(seeds: list[int], days: int, workers: int, scenarios: list[str]) -> int:
+    """Rules vs naive vs naive-once at matched exposure, paired over seeds, per scenario."""
     started = time.perf_counter()
+    tasks = [(scenario, seed, days) for scenario in scenarios for seed in seeds]
+    runs: dict[str, dict[int, dict[str, TraderMetrics]]] = {s: {} for s in scenarios}
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        rows = sorted(pool.map(_one_seed, seeds, [days] * len(seeds)), key=lambda r: r[0])
-    header = (
-        "| seed | rules DD | naive DD | rules Sharpe | naive Sharpe | rules return "
-        "| naive return | rules hit | naive hit | DD better | Sharpe better |"
-    )
-    print(f"acceptance: {days} days × {len(seeds)} seeds, rules vs naive (approvals: approve)")
-    print(header)
-    print("|---" * 11 + "|")
-    wins_dd = wins_sharpe = 0
-    for seed, rules, naive in rows:
-        dd = rules.drawdown.fraction < naive.drawdown.fraction
-        sharpe = (
-            rules.sharpe is not None and naive.sharpe is not None and rules.sharpe > naive.sharpe
-        )
-        wins_dd += dd
-        wins_sharpe += sharpe
-        print(
-            f"| {seed:4d} | {_pct(rules.drawdown.fraction)} | {_pct(naive.drawdown.fraction)} "
-            f"| {_ratio(rules.sharpe)} | {_ratio(naive.sharpe)} "
-            f"| {_pct(rules.total_return)} | {_pct(naive.total_return)} "
-            f"| {_pct(rules.hits.rate or Decimal(0))} | {_pct(naive.hits.rate or Decimal(0))} "
-            f"| {'yes' if dd else 'NO'} | {'yes' if sharpe else 'NO'} |"
-        )
-    n = len(rows)
+        for scenario, seed, metrics in pool.map(_one_run, tasks):
+            runs[scenario][seed] = metrics
     print(
-        f"rules beats naive on max drawdown in {wins_dd}/{n} seeds, on the Sharpe-like ratio in "
-        f"{wins_sharpe}/{n} ({time.perf_counter() - started:.0f} s wall, {workers} workers)"
+        f"acceptance: {days} days × {len(seeds)} seeds (1..{seeds[-1]}) per scenario, 15-minute "
+        "cycles, approvals: approve; differences rules − other, paired by seed; P&L of both "
+        "scaled to rules' average exposure; 95% CI (t) and two-sided Wilcoxon p"
     )
-    summary: dict[str, dict[str, list[Decimal]]] = {"rules": {}, "naive": {}}
-    for _, *results in rows:
-        for name, r in zip(("rules", "naive"), results, strict=True):
-            summary[name].setdefault("drawdown", []).append(r.drawdown.fraction)
-            summary[name].setdefault("sharpe", []).append(r.sharpe or Decimal(0))
-            summary[name].setdefault("return", []).append(r.total_return)
-    for stat, pick in (("median", statistics.median), ("mean", statistics.mean)):
-        rules, naive = ({k: pick(v) for k, v in summary[b].items()} for b in ("rules", "naive"))
-        print(
-            f"{stat:>6} over seeds: max drawdown {_pct(rules['drawdown'])} vs "
-            f"{_pct(naive['drawdown'])}, Sharpe-like {_ratio(rules['sharpe'])} vs "
-            f"{_ratio(naive['sharpe'])}, return {_pct(rules['return'])} vs "
-            f"{_pct(naive['return'])}"
-        )
-    # The acceptance: lower drawdown on every seed, and the better risk-adjusted ratio over
-    # the seeds (the median: one seed's luck can't decide it either way).
-    median_sharpe = {b: statistics.median(summary[b]["sharpe"]) for b in summary}
-    return 0 if wins_dd == n and median_sharpe["rules"] > median_sharpe["naive"] else 1
+    print(
+        "| scenario | rules − | Δ P&L at matched exposure ($) [95% CI] | p "
+        "| Δ P&L per contract (¢) [95% CI] | p | rules ahead | verdict (matched P&L) |"
+    )
+    print("|---" * 8 + "|")
+    for scenario in scenarios:
+        ordered = [runs[scenario][seed] for seed in seeds]
+        for other in ("naive", "naive-once"):
+            result = compare(ordered, "rules", other, reference="rules")
+            matched, per_contract = (
+                result["pnl_at_matched_exposure_usd"],
+                result["pnl_per_contract_cents"],
+            )
+            print(
+                f"| {scenario} | {other} | {_ci(matched, '')} | {_ci(per_contract, '')} "
+                f"| {matched.wins}/{matched.n} | {matched.verdict} |"
+            )
+    print()
+    print(
+        "| scenario | brain | mean P&L ($) | mean average exposure ($) "
+        "| mean P&L per contract (¢) |"
+    )
+    print("|---" * 5 + "|")
+    for scenario in scenarios:
+        for brain in ACCEPTANCE_BRAINS:
+            rows = [runs[scenario][seed][brain] for seed in seeds]
+            pnl = statistics.fmean(float(r.pnl) for r in rows)
+            exposure = statistics.fmean(float(r.average_exposure) for r in rows)
+            cents = statistics.fmean(float(r.pnl_per_contract or 0) * 100 for r in rows)
+            print(f"| {scenario} | {brain} | {pnl:+9.2f} | {exposure:9.2f} | {cents:+7.2f} |")
+    wall = time.perf_counter() - started
+    print(
+        f"({len(tasks)} runs of {len(ACCEPTANCE_BRAINS)} brains, {wall:.0f} s wall, "
+        f"{workers} workers)"
+    )
+    return 0
 
 
 def main() -> int:
@@ -149,13 +155,25 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--profile", action="store_true", help="cProfile the run")
     parser.add_argument(
-        "--acceptance", action="store_true", help="rules vs naive over several seeds"
+        "--acceptance",
+        action="store_true",
+        help="rules vs naive vs naive-once, paired over seeds, per scenario",
     )
-    parser.add_argument("--seeds", type=int, default=10, help="seeds 1..N for --acceptance")
+    parser.add_argument("--seeds", type=int, default=20, help="seeds 1..N for --acceptance")
+    parser.add_argument(
+        "--acceptance-days", type=int, default=ACCEPTANCE_DAYS, help="days per seed (acceptance)"
+    )
+    parser.add_argument(
+        "--scenarios", default=",".join(SCENARIOS), help="comma-separated, for --acceptance"
+    )
     parser.add_argument("--workers", type=int, default=2, help="processes for --acceptance")
     args = parser.parse_args()
     if args.acceptance:
-        return acceptance(list(range(1, args.seeds + 1)), args.days, args.workers)
+        scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+        for name in scenarios:
+            scenario_named(name)
+        seeds = list(range(1, args.seeds + 1))
+        return acceptance(seeds, args.acceptance_days, args.workers, scenarios)
     return bench(args.days, args.seed, args.profile)
 
 

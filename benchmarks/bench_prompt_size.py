@@ -5,7 +5,7 @@ items. The seed's prompt is its prompt text with `json.dumps(asdict(state), inde
 same state, modelled with dataclasses mirroring the seed's fields (the seed had no market
 table or titles, so the comparison is conservative: only our prompt pays for them).
 
-Also checks that the static prefix (tools + system blocks) is byte-identical between two
+Also checks that the static prefix (output schema + system prompt) is byte-identical between two
 cycles with different states, so the prompt cache can hit. Exits 1 if either check fails.
 
 Run: .venv/bin/python benchmarks/bench_prompt_size.py
@@ -22,14 +22,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from director.brains.prompt import (
-    GuardLimits,
-    StateLimits,
-    plan_tool,
-    planner_message,
-    static_prefix,
-    system_blocks,
-)
+from director.brains.plan_schema import plan_schema
+from director.brains.prompt import GuardLimits, StateLimits, planner_message, static_prefix
 from director.models import (
     Autonomy,
     Market,
@@ -260,11 +254,11 @@ def seed_prompt(state: SystemState) -> str:
 
 
 def cached_prefix(state: SystemState, limits: GuardLimits) -> str:
-    """Everything before the cache breakpoint, as the API sees it: tools, then system."""
+    """Everything the cache keys the prefix on: the output schema and the system prompt."""
     del state  # the point: the prefix must not depend on it
     payload: dict[str, Any] = {
-        "tools": [plan_tool()],
-        "system": system_blocks(DEFAULT_RULESET, limits),
+        "format": plan_schema(),
+        "system": static_prefix(DEFAULT_RULESET, limits),
     }
     return json.dumps(payload, sort_keys=False)
 
@@ -276,7 +270,7 @@ def main() -> int:
     other = standard_state(seed=2, now=now + timedelta(minutes=15))
 
     prefix = static_prefix(DEFAULT_RULESET, limits)
-    tools = json.dumps([plan_tool()], separators=(",", ":"))
+    tools = json.dumps(plan_schema(), separators=(",", ":"))
     started = time.perf_counter()
     message = planner_message(state, StateLimits())
     build_ms = (time.perf_counter() - started) * 1000
@@ -291,8 +285,8 @@ def main() -> int:
     print("standard state: 1000 markets, 100 positions, 50 resting orders, 200 opportunities")
     print(f"seed prompt                       {seed_total:>9,} chars")
     print(
-        f"our prompt (prefix+tool+state)    {ours_total:>9,} chars "
-        f"(prefix {len(prefix):,}, tool schema {len(tools):,}, state {len(message):,})"
+        f"our prompt (prefix+schema+state)  {ours_total:>9,} chars "
+        f"(prefix {len(prefix):,}, output schema {len(tools):,}, state {len(message):,})"
     )
     print(f"ratio, whole prompt               {ratio:>9.2f}x  (target >= {TARGET_RATIO:g}x)")
     print(f"ratio, per-cycle uncached part    {ratio_uncached:>9.2f}x")

@@ -1,15 +1,16 @@
 """The Telegram bot: builds the PTB Application, runs the director loop in its job queue, shuts
 down cleanly on SIGTERM.
 
-Life cycle (`serve`): build the director and the Application → initialize (retrying while
-Telegram is unreachable) → command menu → jobs (the cycle at once and then every
-OMEGA_CYCLE_SECONDS, approval expiry, the review on OMEGA_REVIEW_SCHEDULE) → poll with
-drop_pending_updates → wait for SIGTERM/SIGINT → stop polling → stop jobs and handlers → let a
-running cycle and review finish (with a grace period) → flush the outbox → close the director.
+Life cycle (`serve`): build the director and the Application → jobs start at once (the cycle
+now and then every OMEGA_CYCLE_SECONDS, approval expiry, the review on OMEGA_REVIEW_SCHEDULE) →
+in the background, reach Telegram with back-off (bot/connect.py: menu, the backlog of commands
+sent while down, polling, the outbox opens, catch-up) → wait for SIGTERM/SIGINT → stop polling →
+stop jobs and handlers → let a running cycle and review finish (with a grace period) → flush
+the outbox → close the director.
 
-Deliberate choice: at start-up the loop waits until Telegram answers once. An unattended loop
-that its operator cannot see or stop (/panic) is worse than a late start. Once running, a
-Telegram outage never stops the loop.
+The loop comes before the face: the director trades (within its limits, reporting to the log)
+while Telegram is unreachable, at start as later; what it reported meanwhile is delivered, and
+approval requests that never arrived are re-sent, when Telegram answers.
 """
 
 from __future__ import annotations
@@ -21,11 +22,10 @@ import signal
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
-from telegram import BotCommand, Update
-from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError
+from telegram import Update
+from telegram.error import BadRequest, NetworkError, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -39,18 +39,36 @@ from telegram.ext import (
     filters,
 )
 
-from bot.approvals import ButtonHandler
-from bot.auth import Authorizer
-from bot.commands import COMMANDS, Commands, guarded
+from bot.auth import Authorizer, Role
+from bot.buttons import Buttons, pressed, unrecognized
+from bot.catchup import CatchUp
+from bot.cockpit import Cockpit
+from bot.connect import connect
 from bot.cycles import CycleRunner
+from bot.jobs import schedule_jobs
+from bot.keyboards import (
+    APPROVAL_PATTERN,
+    CONFIRM_PATTERN,
+    PANIC_PATTERN,
+    REVIEW_PATTERN,
+    ROLLBACK_PATTERN,
+    ApprovalPress,
+    ConfirmPress,
+    PanicPress,
+    ReviewPress,
+    RollbackPress,
+)
 from bot.outbox import Outbox
 from bot.port import DirectorPort
+from bot.prompts import Prompts
 from bot.render import esc
 from bot.reporter import TelegramReporter
+from bot.retry import URGENT, RetryPolicy
 from bot.review import ReviewRunner
 from bot.send import Sender
+from bot.table import COMMANDS, guarded, unknown
 from director.reporting import Reporter
-from director.settings import ReviewSchedule, Settings, SettingsError
+from director.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +96,9 @@ class BotTuning:
     expiry_check_seconds: float = 15.0
     shutdown_grace_seconds: float = 60.0
     outbox_drain_seconds: float = 10.0
-    retry_max_seconds: float = 60.0  # back-off cap while Telegram is unreachable at start
+    retry_max_seconds: float = 60.0  # back-off cap while Telegram is unreachable
     error_alert_cooldown_seconds: float = 3600.0
+    retry: RetryPolicy = URGENT  # each message: 429s and 5xx retried (bot/retry.py)
 
 
 def file_url(base_url: str) -> str:
@@ -87,13 +106,6 @@ def file_url(base_url: str) -> str:
     if base_url.endswith("/bot"):
         return base_url[: -len("bot")] + "file/bot"
     return base_url
-
-
-def review_days(schedule: ReviewSchedule) -> tuple[int, ...]:
-    """PTB's run_daily counts days from Sunday = 0; ReviewSchedule from Monday = 0."""
-    if schedule.weekday is None:
-        return tuple(range(7))
-    return ((schedule.weekday + 1) % 7,)
 
 
 def build_application(settings: Settings, tuning: BotTuning) -> BotApplication:
@@ -141,11 +153,19 @@ class OmegaBot:
         self.sender = sender
         self.tuning = tuning
         self.settings = director.settings
+        self.chat_id = reporter.chat_id
         self.runner = CycleRunner(director, on_crash=reporter.alert)
         self.reviews = ReviewRunner(director, sender)
-        self._auth = Authorizer(self.settings.allowed_users)
+        self.auth = Authorizer(
+            self.settings.allowed_users, self.settings.viewers, report_chat_id=self.chat_id
+        )
+        self.catchup = CatchUp(director, reporter)
+        sender.on_failed = self.catchup.failed
+        sender.on_delivered = self.catchup.delivered
+        self.connected = asyncio.Event()  # Telegram answered; commands are being polled
+        self.fatal: BaseException | None = None  # what ended the connection for good
+        self._connecting: asyncio.Task[None] | None = None
         self._alerted: dict[str, float] = {}
-        self._started = False
         self._register_handlers()
 
     @classmethod
@@ -162,86 +182,47 @@ class OmegaBot:
         chat_id = settings.report_chat_id
         if chat_id is None:  # unreachable: allowed users are required, and the first is the chat
             raise SettingsError("OMEGA_CHAT_ID: no chat to report to")
-        sender = Sender(application.bot)
+        sender = Sender(application.bot, policy=tuning.retry)
         outbox = Outbox()
-        reporter = TelegramReporter(sender, chat_id, outbox, report=settings.report)
+        reporter = TelegramReporter(
+            sender,
+            chat_id,
+            outbox,
+            report=settings.report,
+            digest_hours=settings.report_digest_hours,
+        )
         if director_factory is None:
             director: DirectorPort = await _build_real_director(settings, reporter)
         else:
             director = await director_factory(reporter)
-        reporter.bind(director.store)
+        reporter.bind(director.queries, director.clock)
         return cls(application, director, reporter, outbox, sender, tuning)
 
     # --- wiring --------------------------------------------------------------------------
 
     def _register_handlers(self) -> None:
         app = self.application
-        commands = Commands(self.director, self.sender, self.reporter, self.runner, self.reviews)
-        for name, handler in commands.handlers().items():
-            app.add_handler(CommandHandler(name, guarded(handler, self._auth, self.sender)))
+        cockpit = Cockpit(self.director, self.sender, self.reporter, self.runner, self.reviews)
+        for spec in COMMANDS:
+            callback = guarded(spec.role, spec.handler, self.auth, cockpit, spec.name)
+            app.add_handler(CommandHandler(spec.name, callback))
         # After every CommandHandler: only commands none of them took get here.
-        app.add_handler(
-            MessageHandler(filters.COMMAND, guarded(commands.unknown, self._auth, self.sender))
-        )
-        buttons = ButtonHandler(self.director, self.sender, self._auth, clock=self.director.clock)
-        app.add_handler(CallbackQueryHandler(buttons.on_press))
+        fallback = guarded(Role.VIEWER, unknown, self.auth, cockpit, "unknown")
+        app.add_handler(MessageHandler(filters.COMMAND, fallback))
+        buttons = Buttons(self.director, self.sender)
+        prompts = Prompts(self.director, self.sender, clock=self.director.clock)
+        kinds: list[tuple[str, Any, Any]] = [
+            (APPROVAL_PATTERN, ApprovalPress, buttons.approval),
+            (REVIEW_PATTERN, ReviewPress, buttons.review),
+            (PANIC_PATTERN, PanicPress, prompts.panic),
+            (ROLLBACK_PATTERN, RollbackPress, prompts.rollback),
+            (CONFIRM_PATTERN, ConfirmPress, prompts.confirm),
+        ]
+        for pattern, kind, handler in kinds:
+            callback = pressed(kind, handler, self.auth, self.sender)
+            app.add_handler(CallbackQueryHandler(callback, pattern=pattern))
+        app.add_handler(CallbackQueryHandler(unrecognized))
         app.add_error_handler(self._on_error)
-
-    def _schedule_jobs(self) -> None:
-        jobs = self.application.job_queue
-        if jobs is None:  # the job-queue extra is a declared dependency
-            raise RuntimeError("python-telegram-bot was installed without the job-queue extra")
-        # The first cycle runs at start. APScheduler would round first=0 up to a whole interval
-        # once the start time has passed (it has, by the time the scheduler starts), so the
-        # first run time is given explicitly.
-        jobs.run_repeating(
-            self._cycle_tick,
-            interval=self.settings.cycle_seconds,
-            first=0,
-            name="director-cycle",
-            job_kwargs={
-                "next_run_time": datetime.now(UTC),
-                "coalesce": True,
-                "max_instances": 1,
-                "misfire_grace_time": None,
-            },
-        )
-        jobs.run_repeating(
-            self._expiry_tick,
-            interval=self.tuning.expiry_check_seconds,
-            first=self.tuning.expiry_check_seconds,
-            name="approval-expiry",
-        )
-        schedule = self.settings.review_schedule
-        if schedule.enabled:
-            jobs.run_daily(
-                self._review_tick,
-                time=schedule.at.replace(tzinfo=UTC),
-                days=review_days(schedule),
-                name="review",
-            )
-            log.info("review scheduled: %s", schedule)
-
-    # --- jobs ----------------------------------------------------------------------------
-
-    async def _cycle_tick(self, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if not self.runner.start("schedule"):
-            log.info("scheduled cycle skipped: the previous one is still running")
-        job = context.job
-        self.director.next_cycle_at = job.next_t if job is not None else None
-
-    async def _expiry_tick(self, context: ContextTypes.DEFAULT_TYPE) -> None:
-        try:
-            expired = await self.director.expire_approvals()
-        except Exception:
-            log.exception("expiring approvals failed")
-            return
-        if expired:
-            log.info("expired %d approval(s)", len(expired))
-
-    async def _review_tick(self, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if not self.reviews.start("schedule", self.reporter.chat_id):
-            log.info("scheduled review skipped: another review is still running")
 
     # --- errors --------------------------------------------------------------------------
 
@@ -262,84 +243,77 @@ class OmegaBot:
         self._alerted[key] = now
         await self.reporter.alert(f"Internal error, logged; the loop keeps running. {key}")
 
-    def _polling_error(self, error: TelegramError) -> None:
+    def polling_error(self, error: TelegramError) -> None:
         log.warning("polling Telegram failed (retrying by itself): %s", error)
 
     # --- life cycle ----------------------------------------------------------------------
 
     async def start(self, stop: asyncio.Event) -> bool:
-        """Connect, schedule, poll. False when `stop` was set before Telegram answered."""
-        if not await self._retrying("connect to Telegram", self.application.initialize, stop):
-            return False
-        await self._set_menu()
-        self._schedule_jobs()
+        """Start the loop at once and reach Telegram in the background (bot/connect.py).
+
+        Always True: the director trades (and reports to the log) whether or not Telegram
+        answers; `connected` is set when it does. A token Telegram rejects sets `fatal` and
+        `stop`."""
+        jobs = schedule_jobs(self.application, self, self.tuning.expiry_check_seconds)
+        await jobs.start()
         self.outbox.start()
-        # Queued before the jobs start, so the chat reads "online" before the first report.
-        self.reporter.notify(self._online_text(), "online notice")
-        await self.application.start()
-        updater = self.application.updater
-        if updater is None:
-            raise RuntimeError("the Application was built without an Updater")
-
-        async def poll() -> None:
-            await updater.start_polling(
-                timeout=self.tuning.poll_timeout,
-                drop_pending_updates=True,
-                allowed_updates=[Update.MESSAGE, Update.CALLBACK_QUERY],
-                error_callback=self._polling_error,
-            )
-
-        if not await self._retrying("start polling", poll, stop):
-            return False
-        self._started = True
-        me = self.application.bot.username
-        log.info("Telegram bot @%s online; reporting to chat %s", me, self.reporter.chat_id)
+        self._connecting = asyncio.create_task(self._connect(stop), name="telegram-connect")
         return True
 
-    def _online_text(self) -> str:
-        s = self.settings
-        return (
-            f"🟢 <b>Omega Director online</b> · {esc(s.exchange)} exchange · brain "
-            f"{esc(s.brain_kind)} · a cycle every {s.cycle_seconds} s, the first now. /help"
-        )
-
-    async def _retrying(
-        self, what: str, attempt: Callable[[], Awaitable[None]], stop: asyncio.Event
-    ) -> bool:
-        delay = 1.0
-        while not stop.is_set():
-            try:
-                await attempt()
-                return True
-            except InvalidToken:
-                raise SettingsError("TELEGRAM_BOT_TOKEN: Telegram rejected the token") from None
-            except TelegramError as exc:
-                log.warning("could not %s (%s); retrying in %.0f s", what, exc, delay)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
-            delay = min(delay * 2, self.tuning.retry_max_seconds)
-        return False
-
-    async def _set_menu(self) -> None:
-        commands = [BotCommand(c.name, c.description) for c in COMMANDS]
+    async def _connect(self, stop: asyncio.Event) -> None:
         try:
-            await self.application.bot.set_my_commands(commands)
-        except TelegramError as exc:
-            log.warning("could not set the command menu: %s", exc)
+            if await connect(self, stop):
+                self.connected.set()
+        except SettingsError as exc:
+            log.error("%s", exc)
+            self.fatal = exc
+            stop.set()
+        except Exception as exc:
+            log.exception("connecting to Telegram failed for good; the loop keeps running")
+            self.fatal = exc
+
+    async def online_text(self) -> str:
+        """The online notice: what the loop is doing now, safe mode, what waits."""
+        s = self.settings
+        d = self.director
+        paused, safe, pending = await asyncio.gather(
+            d.queries.paused(), d.queries.safe_mode(), d.pending_approvals()
+        )
+        if paused:
+            loop = "⏸ <b>PAUSED</b>: no scheduled cycle until /resume"
+        elif self.runner.busy:
+            loop = f"a cycle every {s.cycle_seconds} s; one is running now"
+        else:
+            loop = f"a cycle every {s.cycle_seconds} s"
+        lines = [
+            f"🟢 <b>Omega Director online</b> · {esc(s.exchange)} exchange · brain "
+            f"{esc(s.brain_kind)} · {loop}. /help"
+        ]
+        if safe:
+            lines.append("🛡 Safe mode is <b>ON</b>: only cancels and position-reducing orders.")
+        if pending:
+            lines.append(f"✋ {len(pending)} approval(s) waiting: /pending")
+        return "\n".join(lines)
 
     async def stop(self) -> None:
         """Stop in order; safe to call after a partial start."""
         app = self.application
+        if self._connecting is not None and not self._connecting.done():
+            self._connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connecting
         updater = app.updater
         if updater is not None and updater.running:
             await updater.stop()
         if app.running:
             await app.stop()  # no new jobs or commands; waits for handlers in flight
+        elif app.job_queue is not None and app.job_queue.scheduler.running:
+            await app.job_queue.stop()  # the loop ran without the face ever coming up
         await asyncio.gather(
             self.runner.stop(self.tuning.shutdown_grace_seconds),
             self.reviews.stop(self.tuning.shutdown_grace_seconds),
         )
-        if self._started:
+        if self.connected.is_set():
             self.reporter.notify("🔴 <b>Omega Director stopping</b>.", "offline notice")
         await self.outbox.close(self.tuning.outbox_drain_seconds)
         with contextlib.suppress(TelegramError):
@@ -349,9 +323,16 @@ class OmegaBot:
 
 
 async def _build_real_director(settings: Settings, reporter: Reporter) -> DirectorPort:
+    from director.api.server import start_local_api
     from director.app import build_director
 
-    director: DirectorPort = await build_director(settings, reporter)
+    real = await build_director(settings, reporter)
+    try:
+        await start_local_api(real)  # the scripts' local API, when OMEGA_API_TOKEN is set
+    except BaseException:
+        await real.close()
+        raise
+    director: DirectorPort = real
     return director
 
 
@@ -395,6 +376,8 @@ async def serve(
                 await stop.wait()
         finally:
             await bot.stop()
+        if isinstance(bot.fatal, SettingsError):
+            raise bot.fatal
     finally:
         for signum in installed:
             loop.remove_signal_handler(signum)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -18,10 +18,28 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 def equity_png(points: Sequence[tuple[datetime, Decimal]], *, title: str = "Equity") -> bytes:
     """A line chart of equity over time; raises ValueError on an empty series."""
+    figure = _draw(points, title)
+    out = io.BytesIO()
+    # No Software/date metadata: the same series draws the same bytes.
+    figure.savefig(out, format="png", metadata={"Software": None})
+    return out.getvalue()
+
+
+def x_labels(points: Sequence[tuple[datetime, Decimal]]) -> list[str]:
+    """The time axis' labels as drawn (what /pnl's reader sees under the curve)."""
+    figure = _draw(points, "Equity")
+    figure.canvas.draw()
+    (axes,) = figure.axes
+    return [label.get_text() for label in axes.get_xticklabels() if label.get_text()]
+
+
+def _draw(points: Sequence[tuple[datetime, Decimal]], title: str) -> Figure:
     if not points:
         raise ValueError("no equity points to draw")
-    origin = points[0][0]
-    # x is days since the first point (matplotlib.dates is untyped; this keeps mypy honest).
+    # x is days since midnight (UTC) of the first point's day (matplotlib.dates is untyped;
+    # this keeps mypy honest): whole numbers of x are midnights.
+    first = points[0][0].astimezone(UTC)
+    origin = first.replace(hour=0, minute=0, second=0, microsecond=0)
     days = [(t - origin).total_seconds() / 86400 for t, _ in points]
     # Floats only for drawing: no arithmetic on money happens past this line.
     values = [float(v) for _, v in points]
@@ -33,7 +51,9 @@ def equity_png(points: Sequence[tuple[datetime, Decimal]], *, title: str = "Equi
     axes.plot(days, values, color="#1f6feb", linewidth=1.6, marker="o" if len(values) < 30 else "")
     axes.axhline(values[0], color="#999999", linewidth=0.8, linestyle="--")
     axes.fill_between(days, values, values[0], alpha=0.12, color="#1f6feb")
-    axes.xaxis.set_major_locator(MaxNLocator(nbins=6))
+    # Over more than three days the ticks fall on midnights only, so each day is labelled
+    # once (fractional ticks printed the same date twice); shorter spans show hours.
+    axes.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=span > 3))
     axes.xaxis.set_major_formatter(
         FuncFormatter(lambda x, _pos: (origin + timedelta(days=x)).strftime(fmt))
     )
@@ -45,7 +65,4 @@ def equity_png(points: Sequence[tuple[datetime, Decimal]], *, title: str = "Equi
         pad = max(abs(values[0]) * 0.01, 1.0)
         axes.set_ylim(values[0] - pad, values[0] + pad)
     figure.tight_layout()
-    out = io.BytesIO()
-    # No Software/date metadata: the same series draws the same bytes.
-    figure.savefig(out, format="png", metadata={"Software": None})
-    return out.getvalue()
+    return figure

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from bot.port import DirectorPort
-from director.director import CycleInProgress
+from director.face import CycleInProgress
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,8 @@
 """What the bot needs from the engine: the slice of director.Director it drives.
 
 Typing the bot against this Protocol keeps the dependency one-way and small, and mypy checks
-that the real Director still satisfies it wherever one is passed in (bot/app.py).
+that the real Director still satisfies it wherever one is passed in (bot/app.py). Reads go
+through `queries` (director/queries.py); nothing here reaches the store.
 """
 
 from __future__ import annotations
@@ -11,20 +12,19 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
-from director.director import PanicResult
-from director.models import Autonomy, SystemState
+from director.face import PanicResult, Queries, Submission
+from director.models import Action, Autonomy, SystemState
 from director.reporting import ApprovalDecision, ApprovalRequest, CycleReport
-from director.review import Reviewer
 from director.settings import Settings
-from director.store import Store
 
 
 class DirectorPort(Protocol):
     settings: Settings
-    store: Store
     clock: Callable[[], datetime]
     next_cycle_at: datetime | None
-    reviewer: Reviewer
+
+    @property
+    def queries(self) -> Queries: ...
 
     @property
     def running(self) -> bool: ...
@@ -34,7 +34,7 @@ class DirectorPort(Protocol):
     async def sense(self) -> SystemState: ...
 
     async def decide_approval(
-        self, approval_id: int, user: str, approve: bool
+        self, approval_id: int, user: str, approve: bool, *, half: bool = False
     ) -> ApprovalDecision: ...
 
     async def expire_approvals(self) -> list[ApprovalDecision]: ...
@@ -52,5 +52,9 @@ class DirectorPort(Protocol):
     async def panic(self, by: str) -> PanicResult: ...
 
     async def ai_spend_today(self) -> Decimal: ...
+
+    async def submit_action(
+        self, action: Action, *, origin: str, key: str | None = None, note: str = ""
+    ) -> Submission: ...
 
     async def close(self) -> None: ...

@@ -5,7 +5,7 @@ A review is a few database reads and at most one AI call (the escalation tier, w
 a minute), so it runs as a background task: no command waits for it. At most one runs; a second
 request while one runs is refused, not queued. A pending suggestion is posted with Apply /
 Dismiss buttons, and where its message landed is stored with the review, so the decision (see
-bot/approvals.py) survives a restart.
+bot/buttons.py) survives a restart.
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ import logging
 from datetime import datetime
 from typing import Literal
 
-from bot.approvals import review_keyboard
+from bot.keyboards import review_keyboard
 from bot.port import DirectorPort
-from bot.render import esc, render_review
+from bot.render import esc
+from bot.render_review import render_review
 from bot.send import Sender
 from director.review import ReviewReport
 
@@ -57,15 +58,15 @@ class ReviewRunner:
         return True
 
     async def _run(self, trigger: Trigger, chat_id: int) -> None:
-        reviewer = self._director.reviewer
+        queries = self._director.queries
         if trigger == "manual":
-            how = "the escalation-tier model" if reviewer.model is not None else "statistics"
+            how = "the escalation-tier model" if queries.review_by_model else "statistics"
             # Sent from the task, before the review, so it always precedes the report.
             await self._sender.send_html(
                 chat_id, f"🔬 Review started ({how}); its report follows when it finishes."
             )
         try:
-            report = await reviewer.run(trigger)
+            report = await queries.run_review(trigger)
         except Exception as exc:
             log.exception("%s review failed", trigger)
             await self._sender.send_html(
@@ -96,7 +97,7 @@ class ReviewRunner:
             return
         try:
             # The buttons ride on the last part of a split report: that is the message to edit.
-            await self._director.store.set_review_message(
+            await self._director.queries.set_review_message(
                 report.review_id, chat_id, sent[-1].message_id
             )
         except Exception:

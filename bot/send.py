@@ -1,223 +1,104 @@
 """The one path every message to Telegram takes.
 
-It splits long HTML below Telegram's 4096-character limit without breaking a tag or an entity,
-and it never raises: when Telegram is down or refuses a message, the failure is logged and the
-caller (a command, a cycle report) carries on. Losing a chat message must never stop the loop.
+It splits long HTML below Telegram's 4096-character limit (bot/html_split.py), retries what
+Telegram failed for a while (a 429's retry_after, a 5xx, a dropped connection: bot/retry.py),
+and it never raises: when Telegram stays down or refuses a message, the failure is one log line
+and the caller (a command, a cycle report) carries on. Losing a chat message must never stop
+the loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
-import re
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
-from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions, Message
+from telegram import (
+    Bot,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+)
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, NetworkError, TelegramError
+from telegram.error import BadRequest, TelegramError
+
+from bot.html_split import (
+    CAPTION_LIMIT,
+    MESSAGE_LIMIT,
+    _fitting_prefix,
+    html_to_plain,
+    split_html,
+    truncate_html,
+    utf16_units,
+)
+from bot.retry import BRIEF, URGENT, RetryPolicy, Sleep, is_transient, with_retries
+
+__all__ = [
+    "CAPTION_LIMIT",
+    "MESSAGE_LIMIT",
+    "Sender",
+    "html_to_plain",
+    "split_html",
+    "truncate_html",
+    "utf16_units",
+]
 
 log = logging.getLogger(__name__)
-
-# Telegram counts the parsed text; counting the raw HTML (tags and entities included) in UTF-16
-# code units over-estimates it, so a chunk that fits here always fits there.
-MESSAGE_LIMIT = 4000
-CAPTION_LIMIT = 1000
-
-# Tags, entities, runs of ordinary characters, single whitespace characters, and a stray
-# '<' or '&' (never produced by our renderer, but never allowed to derail the splitter).
-_TOKEN = re.compile(r"<[^<>]*>|&(?:[a-zA-Z]+|#\d+|#x[0-9a-fA-F]+);|[^<&\s]+|\s|[<&]", re.DOTALL)
-_TAG_NAME = re.compile(r"</?\s*([a-zA-Z][\w-]*)")
-
-
-def utf16_units(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
-
-
-@dataclass(frozen=True)
-class _Token:
-    text: str
-    kind: Literal["open", "close", "text"]
-    name: str = ""
-    units: int = 0
-
-    @classmethod
-    def of(
-        cls, text: str, kind: Literal["open", "close", "text"] = "text", name: str = ""
-    ) -> _Token:
-        return cls(text, kind, name, utf16_units(text))
-
-    @property
-    def closer_units(self) -> int:
-        return len(self.name) + 3  # </name>
-
-
-def _tokenize(text: str) -> list[_Token]:
-    tokens: list[_Token] = []
-    for match in _TOKEN.finditer(text):
-        piece = match[0]
-        tag = _TAG_NAME.match(piece) if piece.startswith("<") and len(piece) > 2 else None
-        if tag is None:
-            tokens.append(_Token.of(piece))
-        elif piece.startswith("</"):
-            tokens.append(_Token.of(piece, "close", tag[1].lower()))
-        else:
-            tokens.append(_Token.of(piece, "open", tag[1].lower()))
-    return tokens
-
-
-def _closers(stack: Sequence[_Token]) -> str:
-    return "".join(f"</{t.name}>" for t in reversed(stack))
-
-
-def _fitting_prefix(text: str, room: int) -> int:
-    """How many characters of `text` fit in `room` UTF-16 units."""
-    used = 0
-    for count, char in enumerate(text):
-        used += 2 if ord(char) > 0xFFFF else 1
-        if used > room:
-            return count
-    return len(text)
-
-
-@dataclass(frozen=True)
-class _Break:
-    index: int  # position in the chunk just after the break character
-    units: int  # size of the chunk up to there
-    stack: tuple[_Token, ...]  # tags open at that point
-
-
-class _Chunker:
-    """Packs tokens into chunks; see split_html."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.chunks: list[str] = []
-        self.cur: list[_Token] = []
-        self.units = 0
-        self.stack: list[_Token] = []
-        self.closing = 0  # units the closers of `stack` take
-        self.carried = 0  # tokens at the head of `cur` that only reopen tags
-        self.newline: _Break | None = None
-        self.space: _Break | None = None
-
-    def add(self, token: _Token) -> None:
-        while True:
-            if token.kind == "open":
-                need = token.units + token.closer_units
-            elif token.kind == "close" and self.stack and self.stack[-1].name == token.name:
-                need = token.units - token.closer_units
-            else:
-                need = token.units
-            if self.units + self.closing + need <= self.limit:
-                self._append(token)
-                return
-            splittable = token.kind == "text" and not token.text.startswith("&")
-            if splittable and len(token.text) > 1 and not self._good_break():
-                # A long run with nowhere better to break: split the run (never an entity).
-                room = self.limit - self.units - self.closing
-                keep = _fitting_prefix(token.text, room)
-                if keep > 0:
-                    self._append(_Token.of(token.text[:keep]))
-                    token = _Token.of(token.text[keep:])
-            if len(self.cur) <= self.carried:
-                raise ValueError(f"cannot fit {token.text[:40]!r} in {self.limit} characters")
-            self._cut()
-
-    def _good_break(self) -> bool:
-        half = self.limit // 2
-        return any(b is not None and b.units >= half for b in (self.newline, self.space))
-
-    def _append(self, token: _Token) -> None:
-        self.cur.append(token)
-        self.units += token.units
-        if token.kind == "open":
-            self.stack.append(token)
-            self.closing += token.closer_units
-        elif token.kind == "close" and self.stack and self.stack[-1].name == token.name:
-            self.closing -= self.stack.pop().closer_units
-        elif token.text in ("\n", " "):
-            brk = _Break(len(self.cur), self.units, tuple(self.stack))
-            if token.text == "\n":
-                self.newline = brk
-            else:
-                self.space = brk
-
-    def _cut(self) -> None:
-        half = self.limit // 2
-        cut = next(
-            (b for b in (self.newline, self.space) if b is not None and b.units >= half),
-            _Break(len(self.cur), self.units, tuple(self.stack)),
-        )
-        self.chunks.append("".join(t.text for t in self.cur[: cut.index]) + _closers(cut.stack))
-        rest = self.cur[cut.index :]
-        self.cur, self.units, self.stack, self.closing = [], 0, [], 0
-        self.newline = self.space = None
-        for token in cut.stack:
-            self._append(token)
-        self.carried = len(self.cur)
-        for token in rest:
-            self._append(token)
-        # Breaks inside the reopened tags would cut nothing.
-        for name in ("newline", "space"):
-            brk = getattr(self, name)
-            if brk is not None and brk.index <= self.carried:
-                setattr(self, name, None)
-
-    def finish(self) -> list[str]:
-        if len(self.cur) > self.carried:
-            self.chunks.append("".join(t.text for t in self.cur) + _closers(self.stack))
-        return self.chunks
-
-
-def split_html(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
-    """Split Telegram HTML into chunks of at most `limit` UTF-16 units each.
-
-    Breaks after a newline in the second half of a chunk where it can, else after a space
-    there, else anywhere outside a tag or an entity. Tags open at a break are closed at the
-    end of the chunk and reopened at the start of the next, so every chunk parses on its own;
-    no character of the text is lost or duplicated. Raises ValueError only when a single tag
-    cannot fit in `limit` (never for our renderer).
-    """
-    if utf16_units(text) <= limit:
-        return [text] if text else []
-    chunker = _Chunker(limit)
-    for token in _tokenize(text):
-        chunker.add(token)
-    return chunker.finish()
-
-
-def html_to_plain(text: str) -> str:
-    """What Telegram would show for `text`: tags dropped, entities decoded."""
-    return html.unescape(re.sub(r"<[^<>]*>", "", text))
-
-
-def truncate_html(text: str, limit: int = MESSAGE_LIMIT) -> str:
-    """The first chunk of `text`, marked with an ellipsis when something was cut."""
-    chunks = split_html(text, limit - 1)
-    if len(chunks) <= 1:
-        return text
-    return chunks[0] + "…"
-
-
-def _quiet(exc: TelegramError) -> bool:
-    """Telegram being unreachable is expected now and then; a traceback adds nothing."""
-    return isinstance(exc, NetworkError) and not isinstance(exc, BadRequest)
+T = TypeVar("T")
+ReplyMarkup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
 
 
 class Sender:
-    """Sends, edits and answers through one Bot; every method returns instead of raising."""
+    """Sends, edits and answers through one Bot; every method returns instead of raising.
 
-    def __init__(self, bot: Bot, *, limit: int = MESSAGE_LIMIT) -> None:
+    `on_delivered` is told after every call Telegram took, `on_failed` after one it did not
+    take even with retries: bot/catchup.py uses them to notice Telegram coming back.
+    """
+
+    def __init__(
+        self,
+        bot: Bot,
+        *,
+        limit: int = MESSAGE_LIMIT,
+        policy: RetryPolicy = URGENT,
+        brief: RetryPolicy = BRIEF,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
         self._bot = bot
         self._limit = limit
+        self._policy = policy
+        self._brief = brief
+        self._sleep = sleep
         self._no_preview = LinkPreviewOptions(is_disabled=True)
+        self.on_delivered: Callable[[], None] = lambda: None
+        self.on_failed: Callable[[], None] = lambda: None
+
+    async def _call(
+        self, what: str, call: Callable[[], Awaitable[T]], policy: RetryPolicy | None = None
+    ) -> T:
+        try:
+            result = await with_retries(what, call, policy or self._policy, sleep=self._sleep)
+        except TelegramError as exc:
+            if is_transient(exc):
+                self.on_failed()
+            raise
+        self.on_delivered()
+        return result
 
     async def send_html(
-        self, chat_id: int, text: str, *, reply_markup: InlineKeyboardMarkup | None = None
+        self,
+        chat_id: int,
+        text: str,
+        *,
+        reply_markup: ReplyMarkup | None = None,
+        quiet: bool = False,
     ) -> list[Message]:
-        """Send `text` as one or more messages; the keyboard rides on the last one.
+        """Send `text` as one or more messages; the keyboard rides on the last one. `quiet`
+        sends them without a notification sound (routine reports).
 
         Returns the messages sent; an empty list when Telegram could not be reached.
         """
@@ -230,7 +111,7 @@ class Sender:
         sent: list[Message] = []
         for number, chunk in enumerate(chunks, start=1):
             markup = reply_markup if number == len(chunks) else None
-            message = await self._send_chunk(chat_id, chunk, markup)
+            message = await self._send_chunk(chat_id, chunk, markup, quiet)
             if message is None:
                 if len(chunks) > number:
                     log.warning(
@@ -243,16 +124,20 @@ class Sender:
         return sent
 
     async def _send_chunk(
-        self, chat_id: int, chunk: str, markup: InlineKeyboardMarkup | None
+        self, chat_id: int, chunk: str, markup: ReplyMarkup | None, quiet: bool
     ) -> Message | None:
-        try:
-            return await self._bot.send_message(
+        def send(text: str, mode: str | None) -> Callable[[], Awaitable[Message]]:
+            return lambda: self._bot.send_message(
                 chat_id,
-                chunk,
-                parse_mode=ParseMode.HTML,
+                text,
+                parse_mode=mode,
                 reply_markup=markup,
                 link_preview_options=self._no_preview,
+                disable_notification=quiet,
             )
+
+        try:
+            return await self._call(f"send to chat {chat_id}", send(chunk, ParseMode.HTML))
         except BadRequest as exc:
             if "parse entities" not in str(exc):
                 log.error("Telegram refused a message to chat %s: %s", chat_id, exc)
@@ -260,17 +145,12 @@ class Sender:
             # A rendering bug must not cost the operator the report: send it unformatted.
             log.error("Telegram could not parse our HTML (%s); resending as plain text", exc)
             try:
-                return await self._bot.send_message(
-                    chat_id,
-                    html_to_plain(chunk),
-                    reply_markup=markup,
-                    link_preview_options=self._no_preview,
-                )
+                return await self._call(f"send to chat {chat_id}", send(html_to_plain(chunk), None))
             except TelegramError as again:
                 log.error("plain-text resend to chat %s failed too: %s", chat_id, again)
                 return None
         except TelegramError as exc:
-            self._log_failure("send a message to", chat_id, exc)
+            _log_failure("send a message to", chat_id, exc)
             return None
 
     async def edit_html(
@@ -282,8 +162,9 @@ class Sender:
         reply_markup: InlineKeyboardMarkup | None = None,
     ) -> bool:
         """Replace a message's text (and keyboard: None removes it). True when it shows."""
-        try:
-            await self._bot.edit_message_text(
+
+        async def edit() -> object:
+            return await self._bot.edit_message_text(
                 truncate_html(text, self._limit),
                 chat_id=chat_id,
                 message_id=message_id,
@@ -291,6 +172,9 @@ class Sender:
                 reply_markup=reply_markup,
                 link_preview_options=self._no_preview,
             )
+
+        try:
+            await self._call(f"edit message {message_id}", edit)
         except BadRequest as exc:
             if "not modified" in str(exc).lower():
                 return True
@@ -299,7 +183,7 @@ class Sender:
             )
             return False
         except TelegramError as exc:
-            self._log_failure(f"edit message {message_id} in", chat_id, exc)
+            _log_failure(f"edit message {message_id} in", chat_id, exc)
             return False
         return True
 
@@ -307,12 +191,16 @@ class Sender:
         """A picture with an HTML caption; a caption too long for one goes as a message."""
         parts = split_html(caption, CAPTION_LIMIT)
         inline = parts[0] if len(parts) == 1 else None
-        try:
-            await self._bot.send_photo(
+
+        async def send() -> object:
+            return await self._bot.send_photo(
                 chat_id, png, caption=inline, parse_mode=ParseMode.HTML if inline else None
             )
+
+        try:
+            await self._call(f"send a picture to chat {chat_id}", send)
         except TelegramError as exc:
-            self._log_failure("send a picture to", chat_id, exc)
+            _log_failure("send a picture to", chat_id, exc)
             return False
         if inline is None:
             await self.send_html(chat_id, caption)
@@ -321,15 +209,21 @@ class Sender:
     async def answer(self, query_id: str, text: str, *, alert: bool = False) -> bool:
         """Answer a button press: a toast, or a dialog when `alert` (at most 200 characters)."""
         shown = text if utf16_units(text) <= 200 else text[: _fitting_prefix(text, 199)] + "…"
+
+        async def answer() -> object:
+            return await self._bot.answer_callback_query(query_id, text=shown, show_alert=alert)
+
         try:
-            await self._bot.answer_callback_query(query_id, text=shown, show_alert=alert)
+            await self._call(f"answer press {query_id}", answer, self._brief)
         except TelegramError as exc:
-            self._log_failure("answer a button press from", query_id, exc)
+            _log_failure("answer a button press from", query_id, exc)
             return False
         return True
 
-    def _log_failure(self, what: str, where: object, exc: TelegramError) -> None:
-        if _quiet(exc):
-            log.warning("could not %s %s (Telegram unreachable): %s", what, where, exc)
-        else:
-            log.error("could not %s %s: %s", what, where, exc)
+
+def _log_failure(what: str, where: object, exc: TelegramError) -> None:
+    """One line per lost message: a traceback adds nothing to "Telegram was down"."""
+    if is_transient(exc):
+        log.warning("could not %s %s (Telegram unreachable, gave up): %s", what, where, exc)
+    else:
+        log.error("could not %s %s: %s", what, where, exc)

@@ -10,13 +10,14 @@ from director.brains.base import Brain
 from director.brains.rules import RulesBrain
 from director.director import Director, wall_clock
 from director.exchanges.base import Exchange
-from director.instance_lock import InstanceLock
 from director.reporting import Reporter
 from director.review import ReviewModel
-from director.scanners.feed import JsonlFeed
+from director.review_evidence import evidence_for
+from director.scanners.feed import feed_from_settings
 from director.scanners.sources import FeedSource, ScannerSource
 from director.sense import NewsSource, OpportunitySource
 from director.settings import Settings
+from director.startup_db import open_database
 from director.store import Store
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,8 @@ async def open_exchange(
             starting_cash=settings.paper_starting_cash,
             clock=clock,
         )
-        scanner = PaperScanner(paper, seed=settings.paper_seed)
+        # One scan a cycle: /state and approval re-checks see the cycle's scan.
+        scanner = PaperScanner(paper, seed=settings.paper_seed, scan_seconds=settings.cycle_seconds)
         return paper, [ScannerSource("paper-scanner", scanner)]
     from director.exchanges.kalshi import KalshiExchange
     from director.scanners.kalshi_scanner import UniverseScanner
@@ -45,7 +47,7 @@ async def open_exchange(
 
     kalshi = KalshiExchange.from_settings(settings, clock=clock, journal=store)
     try:
-        await kalshi.restore_intents()
+        await kalshi.start()  # intents from the journal, the account's rate limits
     except BaseException:
         await kalshi.close()
         raise
@@ -71,7 +73,9 @@ def build_brain(
     routed = RoutedBrain(
         primary=claude, fallback=rules, ledger=store, settings=settings, clock=clock
     )
-    return routed, ClaudeReviewModel(claude, settings.model_escalation, clock)
+    return routed, ClaudeReviewModel(
+        claude, settings.model_escalation, clock, settings.effort_escalation
+    )
 
 
 def build_news(
@@ -94,19 +98,12 @@ async def build_director(
     clock: Callable[[], datetime] | None = None,
 ) -> Director:
     clock = clock or wall_clock
-    store = await Store.open(settings.db_path)
+    # The instance lock first (by the file's identity), then the checked store.
+    store, lock = await open_database(settings.db_path)
     try:
-        lock = InstanceLock.acquire(settings.db_path)
-    except BaseException:
-        await store.close()
-        raise
-    try:
-        interrupted = await store.fail_running_cycles(clock())
-        if interrupted:
-            log.warning("%d cycle(s) were interrupted by the last shutdown", interrupted)
         exchange, sources = await open_exchange(settings, store, clock)
         if settings.opportunity_feed is not None:
-            sources.append(FeedSource(JsonlFeed(settings.opportunity_feed)))
+            sources.append(FeedSource(feed_from_settings(settings)))
         brain, review_model = build_brain(settings, store, clock)
         news, close_news = build_news(settings, clock)
     except BaseException:
@@ -124,6 +121,8 @@ async def build_director(
         news=news,
     )
     director.reviewer.model = review_model
+    # A suggestion is replayed on the simulator beside the active rules before it is offered.
+    director.reviewer.evidence = evidence_for(settings, clock)
     if close_news is not None:
         director.closers.append(close_news)
 
@@ -131,4 +130,10 @@ async def build_director(
         lock.release()
 
     director.final_closers.append(release_lock)
+    try:
+        # Interrupted cycles, pressed approvals and unclear orders, settled before any cycle.
+        await director.reconciler.settle_at_start()
+    except BaseException:
+        await director.close()
+        raise
     return director

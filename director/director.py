@@ -8,31 +8,40 @@ during a cycle's (possibly long) THINK phase executes at once.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 from pydantic import ValidationError
 
-from director.act import Execution, client_order_id, execute
+from director.act import Execution, client_order_id
 from director.brains.base import Brain, ThinkContext, ThinkResult
+from director.crashpoints import crash_point
+from director.disposition import Asked, dispose
+from director.disposition import action_key as _action_key
 from director.exchanges.base import Exchange
-from director.guard import Limits, Verdict, approval_reason, check_action, check_plan
+from director.exchanges.status import HaltNotice
+from director.execution import send_recorded
+from director.guard import Limits, Verdict, check_action, check_plan
+from director.heartbeats import Heartbeats
 from director.models import (
     ACTION_ADAPTER,
     Action,
     Autonomy,
-    CancelOrder,
     Plan,
     Priority,
     SourceHealth,
     SystemHealth,
     SystemState,
 )
+from director.operator_actions import halved, recorded_decision, with_quotes
+from director.queries import Queries
+from director.recent import recent_actions
+from director.reconcile import Reconciler
 from director.reporting import (
     ActionOutcome,
     ApprovalDecision,
@@ -46,6 +55,7 @@ from director.rulebook import RuleSet
 from director.sense import NewsSource, OpportunitySource, RiskSettings, Senser
 from director.settings import Settings
 from director.store import ActionStatus, ApprovalStatus, Store
+from director.submit import Gateway, Submission
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +103,15 @@ class Director:
             ),
         )
         self.reviewer = Reviewer(store, exchange, sample=settings.review_sample, clock=clock)
+        self.halt_notice = HaltNotice()  # the operator hears of an exchange pause once
+        # Orders of unknown outcome, settled against the exchange (director/reconcile.py).
+        self.reconciler = Reconciler(
+            store,
+            exchange,
+            clock,
+            settle_seconds=settings.order_settle_seconds,
+            on_approval=lambda decision: self.reporter.approval_settled(decision),
+        )
         self.next_cycle_at: datetime | None = None
         # Extra resources to release on close (e.g. the news reader's HTTP client).
         self.closers: list[Callable[[], Awaitable[None]]] = []
@@ -101,9 +120,18 @@ class Director:
         self._cycle_lock = asyncio.Lock()
         self._act_lock = asyncio.Lock()
         self._install_id: str | None = None
+        # Actions from outside a plan (scripts' intents, operator commands): director/submit.py.
+        self.gateway = Gateway(self)
+        # The trader's scripts' heartbeats, when the local API is on (director/api/).
+        self.heartbeats: Heartbeats | None = None
         self._states_forgotten_on: date | None = None
 
     # --- status ----------------------------------------------------------------------------
+
+    @functools.cached_property
+    def queries(self) -> Queries:
+        """What an operator's face reads and asks (director/queries.py)."""
+        return Queries(self)
 
     @property
     def running(self) -> bool:
@@ -125,20 +153,24 @@ class Director:
             risk_limit=rules.thresholds.risk_limit,
         )
 
-    async def sense(self) -> SystemState:
-        """A fresh State of the Union, not recorded (for /state and approval re-checks)."""
+    async def sense(self, *, news: bool = True) -> SystemState:
+        """A fresh State of the Union, not recorded (for /state and approval re-checks).
+        `news=False` skips the news feeds (the guard never reads them; the local API's
+        intents must not fetch every feed once per intent)."""
         now = self.clock()
         state = await self.senser.gather(
             now,
             safe_mode=await self.store.safe_mode(),
             autonomy=await self.autonomy(),
             equity_24h_ago=await self.store.equity_at(now - timedelta(hours=24)),
+            news=news,
         )
         parked = await self._parked()
         if parked:
             state = state.model_copy(
                 update={"awaiting_approval": sorted({m for _, m in parked.values() if m})}
             )
+        state = await self.reconciler.annotate(state)
         ai = self.brain_status()
         if ai is None:
             return state
@@ -244,19 +276,24 @@ class Director:
     async def _cycle(self, trigger: str) -> CycleReport:
         started = self.clock()
         cycle_id = await self.store.start_cycle(started, trigger)
+        crash_point("cycle:started")
+        await self.reconciler.before_cycle()  # settle unclear orders before any new one
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         state: SystemState | None = None
         rules: RuleSet | None = None
         think = ThinkResult(plan=Plan.no_op("not reached"), brain="none")
         outcomes: list[ActionOutcome] = []
-        alerts: list[str] = []
+        # Outside actions since the last cycle, "… by <source>" (director/submit.py).
+        alerts: list[str] = await self.gateway.report_lines(cycle_id)
         error: str | None = None
         try:
             state = await self.sense()
             timings["sense_ms"] = _ms(t0)
             if state.system_health.degraded:
                 alerts.append(f"Health {state.system_health.summary()}: safe mode this cycle.")
+            if (halt := self.halt_notice.update(state.trading_halt)) is not None:
+                alerts.append(halt)
 
             t1 = time.perf_counter()
             rules = await self.store.active_rules()
@@ -265,6 +302,7 @@ class Director:
             timings["think_ms"] = _ms(t1)
 
             t2 = time.perf_counter()
+            crash_point("cycle:thought")
             outcomes = await self._act(cycle_id, state, rules, think)
             timings["act_ms"] = _ms(t2)
         except Exception as exc:
@@ -316,7 +354,9 @@ class Director:
 
     async def _think(self, state: SystemState, rules: RuleSet, cycle_id: int) -> ThinkResult:
         try:
-            return await self.brain.think(state, rules, ThinkContext(cycle_id, self.clock()))
+            recent = await recent_actions(self.store, cycle_id)
+            context = ThinkContext(cycle_id, self.clock(), recent=recent)
+            return await self.brain.think(state, rules, context)
         except Exception as exc:
             # A brain must never crash the loop: a no-op plan, and the operator is told.
             log.exception("brain %s failed", self.brain.name)
@@ -337,7 +377,6 @@ class Director:
             else None
         )
         verdicts = check_plan(plan, state, self.limits(rules), block_new_exposure=block)
-        autonomy = state.autonomy
         install = await self.install_id()
         parked = {key: approval_id for approval_id, (key, _) in (await self._parked()).items()}
         outcomes = []
@@ -345,7 +384,7 @@ class Director:
             for idx, (action, verdict) in enumerate(zip(plan.actions, verdicts, strict=True)):
                 outcomes.append(
                     await self._act_one(
-                        cycle_id, idx, action, verdict, state, autonomy, think, install, parked
+                        cycle_id, idx, action, verdict, state, think, install, parked
                     )
                 )
         return outcomes
@@ -357,124 +396,19 @@ class Director:
         action: Action,
         verdict: Verdict,
         state: SystemState,
-        autonomy: Autonomy,
         think: ThinkResult,
         install: str,
         parked: dict[str, int],
     ) -> ActionOutcome:
-        now = self.clock()
-        coid = client_order_id(install, cycle_id, idx)
-        market = getattr(action.details, "market", None)
-        title = state.markets[market].title if market in state.markets else ""
-
-        async def record(
-            verdict_name: str,
-            reason: str,
-            status: ActionStatus,
-            parked: dict[str, Any] | None = None,
-        ) -> int:
-            return await self.store.add_action(
-                cycle_id=cycle_id,
-                idx=idx,
-                kind=action.action_type,
-                market=market,
-                action_json=action.model_dump_json(),
-                verdict=verdict_name,
-                reason=reason,
-                status=status,
-                client_order_id=coid if verdict.order else None,
-                now=now,
-                outcome=parked,
-            )
-
-        def outcome(
-            status: ActionStatus,
-            verdict_name: str,
-            reason: str,
-            detail: str = "",
-            action_id: int | None = None,
-            approval_id: int | None = None,
-        ) -> ActionOutcome:
-            return ActionOutcome(
-                idx=idx,
-                description=action.describe(),
-                kind=action.action_type,
-                verdict=verdict_name,
-                status=status.value,
-                reason=reason,
-                detail=detail,
-                action_id=action_id,
-                approval_id=approval_id,
-                market_title=title,
-            )
-
-        if verdict.allowed and verdict.new_exposure > 0 and await self.store.safe_mode():
-            verdict = Verdict(allowed=False, reason="safe mode was turned on during the cycle")
-        if not verdict.allowed:
-            action_id = await record("blocked", verdict.reason, ActionStatus.BLOCKED)
-            return outcome(ActionStatus.BLOCKED, "blocked", verdict.reason, action_id=action_id)
-        if verdict.noop:
-            action_id = await record("noop", verdict.reason, ActionStatus.SKIPPED)
-            return outcome(ActionStatus.SKIPPED, "noop", verdict.reason, action_id=action_id)
-        if autonomy is Autonomy.OBSERVE:
-            action_id = await record("observed", "autonomy is observe", ActionStatus.OBSERVED)
-            return outcome(
-                ActionStatus.OBSERVED,
-                "observed",
-                "autonomy is observe: not sent",
-                action_id=action_id,
-            )
-        why = approval_reason(
-            verdict,
-            autonomy=autonomy,
+        """The shared disposition (director/disposition.py), as the cycle's brain asked."""
+        asked = Asked(
+            cycle_id=cycle_id,
+            idx=idx,
+            client_order_id=client_order_id(install, cycle_id, idx),
             priority=think.plan.priority,
             escalated=think.escalated,
-            cost_threshold=self.settings.approval_cost_threshold,
         )
-        if why is not None and _action_key(action) in parked:
-            waiting = f"already awaiting approval #{parked[_action_key(action)]}"
-            action_id = await record("noop", waiting, ActionStatus.SKIPPED)
-            return outcome(ActionStatus.SKIPPED, "noop", waiting, action_id=action_id)
-        if why is not None:
-            action_id = await record(
-                "needs_approval",
-                why,
-                ActionStatus.AWAITING_APPROVAL,
-                {"cost": str(verdict.cost), "title": title},
-            )
-            approval = await self.store.create_approval(
-                action_id=action_id,
-                cycle_id=cycle_id,
-                now=now,
-                expires_at=now + timedelta(seconds=self.settings.approval_ttl_seconds),
-            )
-            request = ApprovalRequest(
-                approval_id=approval.id,
-                action_id=action_id,
-                cycle_id=cycle_id,
-                description=action.describe(),
-                reason=why,
-                cost=verdict.cost or None,
-                expires_at=approval.expires_at,
-                market_title=title,
-                escalated=think.escalated,
-            )
-            try:
-                await self.reporter.approval_requested(request)
-            except Exception:
-                log.exception("reporter failed to deliver approval %s", approval.id)
-            return outcome(
-                ActionStatus.AWAITING_APPROVAL,
-                "needs_approval",
-                why,
-                action_id=action_id,
-                approval_id=approval.id,
-            )
-        action_id = await record("allowed", verdict.reason, ActionStatus.EXECUTED)
-        result = await execute(self.exchange, verdict, coid)
-        status = ActionStatus.EXECUTED if result.ok else ActionStatus.FAILED
-        await self._record_execution(action_id, status, result)
-        return outcome(status, "allowed", verdict.reason, result.detail, action_id=action_id)
+        return await dispose(self, asked, action, verdict, state, parked)
 
     async def _record_execution(
         self, action_id: int, status: ActionStatus, result: Execution
@@ -492,6 +426,13 @@ class Director:
             self._install_id = await self.store.install_id()
         return self._install_id
 
+    async def submit_action(
+        self, action: Action, *, origin: str, key: str | None = None, note: str = ""
+    ) -> Submission:
+        """An action from outside a brain's plan, through the same guard, policy and executors
+        (director/submit.py); `key` makes a repeat a duplicate, never a second order."""
+        return await self.gateway.submit(action, origin=origin, key=key, note=note)
+
     # --- approvals -------------------------------------------------------------------------
 
     async def pending_approvals(self) -> list[ApprovalRequest]:
@@ -508,7 +449,9 @@ class Director:
                     approval_id=approval.id,
                     action_id=action.id,
                     cycle_id=approval.cycle_id,
-                    description=parsed.describe(),
+                    # "… by rebalancer" for an action from outside a plan (director/submit.py)
+                    description=parsed.describe()
+                    + (f" by {parked['by']}" if "by" in parked else ""),
                     reason=action.reason,
                     cost=cost or None,
                     expires_at=approval.expires_at,
@@ -538,8 +481,11 @@ class Director:
                 log.exception("reporter failed to update expired approval %s", approval.id)
         return decisions
 
-    async def decide_approval(self, approval_id: int, user: str, approve: bool) -> ApprovalDecision:
-        """A human pressed Approve or Reject. Exactly one press of any number is taken."""
+    async def decide_approval(
+        self, approval_id: int, user: str, approve: bool, *, half: bool = False
+    ) -> ApprovalDecision:
+        """A human pressed Approve or Reject (or Approve ½: half the quantity, re-checked).
+        Exactly one press of any number is taken."""
         now = self.clock()
         approval = await self.store.approval(approval_id)
         if approval is None:
@@ -551,6 +497,11 @@ class Director:
             parsed = ACTION_ADAPTER.validate_python(action.action)
         except ValidationError:
             return ApprovalDecision(approval_id, False, "unknown", "Its action is unreadable.")
+        if half and approve:
+            resized = halved(parsed)
+            if resized is None:
+                return ApprovalDecision(approval_id, False, "unknown", "This can't be halved.")
+            parsed = resized
         description = parsed.describe()
 
         def decision(ok: bool, status: ApprovalStatus | str, message: str) -> ApprovalDecision:
@@ -564,8 +515,8 @@ class Director:
             )
 
         if approval.status is not ApprovalStatus.PENDING:
-            by = f" by {approval.decided_by}" if approval.decided_by else ""
-            return decision(False, approval.status, f"Already {approval.status.value}{by}.")
+            # The recorded outcome, by whoever decided it: never the second presser.
+            return recorded_decision(approval, description)
         if approval.expired(now):
             await self.expire_approvals()
             return decision(False, ApprovalStatus.EXPIRED, "This approval has expired.")
@@ -581,11 +532,15 @@ class Director:
             approval_id, to=ApprovalStatus.EXECUTING, by=user, now=now
         ):
             return decision(False, "taken", "Someone else decided it first.")
+        crash_point("approval:claimed")
         async with self._act_lock:
             try:
-                state = await self.sense()
+                # It was in the State of the Union when parked: what a scanner says a second
+                # later must not undo that (open market and every limit still hold).
+                admitted = frozenset({action.market}) if action.market else frozenset()
+                state = await with_quotes(self.exchange, await self.sense(), admitted)
                 rules = await self.store.active_rules()
-                verdict = check_action(parsed, state, self.limits(rules))
+                verdict = check_action(parsed, state, self.limits(rules), admitted=admitted)
             except Exception as exc:
                 log.exception("approval %s re-check failed", approval_id)
                 verdict = Verdict(allowed=False, reason=f"re-check failed: {exc}")
@@ -599,13 +554,18 @@ class Director:
             coid = action.client_order_id or client_order_id(
                 await self.install_id(), action.cycle_id, action.idx
             )
-            result = await execute(self.exchange, verdict, coid)
+            # Recorded before and after the exchange call (director/execution.py).
+            result = await send_recorded(
+                self.store, self.exchange, self.clock, action.id, verdict, coid, approved=True
+            )
         if result.ok:
             await self.store.settle_approval(approval_id, ApprovalStatus.APPROVED, result.detail)
-            await self._record_execution(action.id, ActionStatus.APPROVED, result)
             return decision(True, ApprovalStatus.APPROVED, f"Approved by {user}: {result.detail}")
+        if result.unknown:
+            why = f"{result.detail}; checking the exchange before any new order on it"
+            await self.store.settle_approval(approval_id, ApprovalStatus.UNKNOWN, why)
+            return decision(False, ApprovalStatus.UNKNOWN, f"Approved by {user}, but {why}")
         await self.store.settle_approval(approval_id, ApprovalStatus.FAILED, result.detail)
-        await self._record_execution(action.id, ActionStatus.FAILED, result)
         return decision(False, ApprovalStatus.FAILED, f"Approved by {user}, but {result.detail}")
 
     async def close(self) -> None:
@@ -620,14 +580,6 @@ class Director:
                 await closer()
             except Exception:
                 log.exception("error while closing")
-
-
-def _action_key(action: Action) -> str:
-    """Actions with the same key do the same thing: one approval request is enough."""
-    if isinstance(action, CancelOrder):
-        return f"cancel:{action.details.order_id}"
-    market = getattr(action.details, "market", "")
-    return f"{action.action_type}:{market}"
 
 
 def _ms(start: float) -> float:

@@ -4,21 +4,29 @@ Every action is checked against a state before it runs (and again, on fresh stat
 approval is pressed). Whatever a brain says — and whatever a market title or a headline says to
 a brain — nothing reaches the exchange that breaks these limits:
 
-- price within 0.01-0.99 on a whole cent; quantity a positive integer ≤ max contracts per order;
-- cost (price × quantity plus the taker fee) ≤ max cost per order, and ≤ the cash available;
+- price on the market's own tick grid (whole cents, 0.01-0.99, unless the market states a finer
+  one: director/ticks.py); quantity a positive integer ≤ max contracts per order;
+- cost (price × quantity plus the market's taker fee, director/fees.py) ≤ max cost per order,
+  and ≤ the cash available;
+- nothing at all while the exchange is not trading (its maintenance window, a pause);
 - total exposure after the order ≤ max exposure × equity;
 - new orders only on open markets that are in the State of the Union (an opportunity or a held
   position);
 - in safe mode only cancels and position-reducing rebalances;
-- risk score above the limit (0.8, or lower if the rules say so): no new exposure.
+- risk score above the limit (0.8, or lower if the rules say so): no new exposure;
+- no order from unknown data (a failed balance, positions or orders read), and none on a market
+  whose last order is not reconciled with the exchange yet (director/fail_closed.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from decimal import Decimal
 
-from director.fees import taker_fee
+from director.baskets import BasketIntent
+from director.fail_closed import refusal
+from director.fees import FeeSchedule, trade_fee
 from director.models import (
     CENT,
     Action,
@@ -26,6 +34,7 @@ from director.models import (
     CancelOrder,
     DoNothing,
     OrderAction,
+    PlaceBasket,
     PlaceOrder,
     Plan,
     Priority,
@@ -33,6 +42,7 @@ from director.models import (
     Side,
     SystemState,
 )
+from director.ticks import describe, on_grid, price_bounds
 
 MIN_PRICE = Decimal("0.01")
 MAX_PRICE = Decimal("0.99")
@@ -60,6 +70,9 @@ class OrderIntent:
     action: OrderAction
     price: Decimal
     quantity: int
+    # Issue 13: the market's fees and the moment they apply (a fee waiver ends).
+    fees: FeeSchedule | None = None
+    fees_at: datetime | None = None
 
     @property
     def notional(self) -> Decimal:
@@ -67,7 +80,7 @@ class OrderIntent:
 
     @property
     def fee(self) -> Decimal:
-        return taker_fee(self.quantity, self.price)
+        return trade_fee(self.quantity, self.price, self.fees, at=self.fees_at)
 
     def describe(self) -> str:
         return f"{self.action.value} {self.quantity} {self.market} {self.side.value} @ {self.price}"
@@ -82,6 +95,7 @@ class Verdict:
     cost: Decimal = Decimal(0)  # cash the action commits (0 for cancels and sells)
     new_exposure: Decimal = Decimal(0)
     noop: bool = False  # do_nothing, or a rebalance already at its target
+    basket: BasketIntent | None = None  # what to send, for place_basket (director/basket_guard)
 
     @property
     def sends_something(self) -> bool:
@@ -96,6 +110,9 @@ class _Budget:
     exposure: Decimal
     canceled: set[str] = field(default_factory=set)
     touched_markets: set[str] = field(default_factory=set)
+    # Markets admitted to the State of the Union when a parked action was parked (see
+    # check_action's `admitted`).
+    admitted: frozenset[str] = frozenset()
 
 
 def blocked(reason: str) -> Verdict:
@@ -118,6 +135,8 @@ def check_plan(
                 budget.canceled.add(verdict.cancel_order_id)
             if verdict.order:
                 budget.touched_markets.add(verdict.order.market)
+            if verdict.basket:
+                budget.touched_markets.update(verdict.basket.markets)
         verdicts.append(verdict)
     return verdicts
 
@@ -128,16 +147,37 @@ def check_action(
     limits: Limits,
     block_new_exposure: str | None = None,
     budget: _Budget | None = None,
+    *,
+    admitted: frozenset[str] = frozenset(),
 ) -> Verdict:
     """One action against the state. `block_new_exposure` is a reason to refuse anything that
-    adds exposure (e.g. the brain failed and the fallback is `safe`)."""
-    budget = budget or _Budget(cash=state.portfolio_cash, exposure=state.exposure)
+    adds exposure (e.g. the brain failed and the fallback is `safe`).
+
+    `admitted`: markets that were in the State of the Union (an opportunity or a position) when
+    this action was parked for approval. An approval's re-check must not depend on what a
+    scanner says a second later: such a market still needs to be open and within every limit,
+    but no longer needs to be an opportunity now."""
+    budget = budget or _Budget(
+        cash=state.portfolio_cash, exposure=state.exposure, admitted=admitted
+    )
     if isinstance(action, DoNothing):
         return Verdict(allowed=True, reason="nothing to do", noop=True)
+    if state.trading_halt:
+        # Issue 13: while the exchange is not trading nothing is sent, not even a cancel:
+        # resting orders are left as they are until it is back.
+        return blocked(f"exchange not trading ({state.trading_halt}): nothing is sent")
     if isinstance(action, CancelOrder):
         return _check_cancel(action, state, budget)
+    unsafe = refusal(action, state)  # unknown data, or an order not yet reconciled
+    if unsafe is not None:
+        return blocked(unsafe)
     if isinstance(action, Rebalance):
         return _check_rebalance(action, state, limits, block_new_exposure, budget)
+    if isinstance(action, PlaceBasket):
+        # Imported here: basket_guard builds on this module's Verdict and limits.
+        from director.basket_guard import check_basket
+
+        return check_basket(action, state, limits, block_new_exposure, budget)
     return _check_place(action, state, limits, block_new_exposure, budget)
 
 
@@ -221,10 +261,13 @@ def _check_place(
         return blocked("price missing")
     if d.quantity is None:
         return blocked("quantity missing")
-    if not d.price.is_finite() or not MIN_PRICE <= d.price <= MAX_PRICE:
-        return blocked(f"price {d.price} outside {MIN_PRICE}-{MAX_PRICE}")
-    if d.price != d.price.quantize(CENT):
-        return blocked(f"price {d.price} is not a whole cent")
+    quote = state.markets.get(d.market)
+    grid = quote.price_ranges if quote is not None else ()
+    low, high = price_bounds(grid)  # 0.01-0.99 on the cent grid
+    if not d.price.is_finite() or not low <= d.price <= high:
+        return blocked(f"price {d.price} outside {low}-{high}")
+    if not on_grid(d.price, grid):
+        return blocked(f"price {d.price} is not on {d.market}'s tick grid ({describe(grid)})")
     if d.market in budget.touched_markets:
         return blocked(f"{d.market} already has an order in this plan")
     order = OrderIntent(
@@ -255,12 +298,19 @@ def _check_new_exposure(
         return blocked(
             f"quantity {order.quantity} > max {limits.max_order_contracts} contracts per order"
         )
-    in_sotu = state.opportunity(order.market) is not None or state.position(order.market)
+    in_sotu = (
+        state.opportunity(order.market) is not None
+        or state.position(order.market) is not None
+        or order.market in budget.admitted
+    )
     if not in_sotu:
         return blocked(f"{order.market} is neither an opportunity nor a held position")
     quote = state.markets.get(order.market)
     if quote is None or not quote.is_open:
         return blocked(f"market {order.market} is not open")
+    if quote.fees is not None and not quote.fees.modelled:
+        return blocked(f"{order.market}'s fee schedule ({quote.fees.describe()}) is not modelled")
+    order = replace(order, fees=quote.fees, fees_at=state.timestamp)
     cost = order.notional + order.fee
     if cost > limits.max_order_cost:
         return blocked(f"cost ${cost} > max ${limits.max_order_cost} per order")

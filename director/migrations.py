@@ -222,4 +222,57 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX order_intents_at ON order_intents (created_at);
         """,
     ),
+    (
+        5,
+        # Issue 12: the execution state machine of an order (requested → sent → acknowledged |
+        # rejected | unknown → reconciled), persisted before and after each exchange call. A
+        # row an older version left "executed" without an order id is looked up at start.
+        """
+        ALTER TABLE actions ADD COLUMN exec_state TEXT;
+        ALTER TABLE actions ADD COLUMN sent_at TEXT;
+        ALTER TABLE actions ADD COLUMN exec_detail TEXT;
+        UPDATE actions SET exec_state = 'sent', sent_at = created_at
+            WHERE status = 'executed' AND order_id IS NULL AND client_order_id IS NOT NULL;
+        CREATE INDEX actions_exec_state ON actions (exec_state);
+        """,
+    ),
+    (
+        6,
+        # Issue 15: actions from outside a brain's plan (scripts' intents, operator commands),
+        # keyed so a repeated intent is never a second order; and the scripts' heartbeats.
+        """
+        CREATE TABLE submissions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            key TEXT UNIQUE,
+            origin TEXT NOT NULL,
+            action_json TEXT NOT NULL,
+            description TEXT NOT NULL,
+            note TEXT NOT NULL DEFAULT '',
+            action_id INTEGER REFERENCES actions (id),
+            status TEXT NOT NULL DEFAULT 'pending',
+            reason TEXT NOT NULL DEFAULT '',
+            approval_id INTEGER,
+            order_id TEXT,
+            reported_cycle INTEGER,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX submissions_unreported ON submissions (reported_cycle);
+        CREATE TABLE heartbeats (
+            name TEXT PRIMARY KEY,
+            every_seconds REAL NOT NULL,
+            status TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT '',
+            critical INTEGER NOT NULL DEFAULT 0,
+            last_beat_at TEXT NOT NULL,
+            first_seen_at TEXT NOT NULL,
+            alerted TEXT NOT NULL DEFAULT ''
+        );
+        """,
+    ),
+    (
+        11,
+        # Cache writes are billed per TTL: the 1-hour ones apart from the 5-minute ones.
+        "ALTER TABLE llm_usage ADD COLUMN cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0;",
+    ),
 ]

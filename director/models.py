@@ -13,6 +13,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
+from director.fees import FeeSchedule
+from director.ticks import PriceRange
+
 CENT = Decimal("0.01")
 ONE = Decimal(1)
 
@@ -72,6 +75,13 @@ class Market(Frozen):
     close_time: datetime | None = None
     result: Side | None = None
     volume: int = 0
+    # Contracts at the best YES bid / ask, where the venue reports them (the NO side mirrors).
+    yes_bid_size: int | None = Field(default=None, ge=0)
+    yes_ask_size: int | None = Field(default=None, ge=0)
+    # Issue 13. The market's price grid (empty: whole cents, director/ticks.py) and its fees
+    # (None: Kalshi's standard taker schedule, director/fees.py).
+    price_ranges: tuple[PriceRange, ...] = ()
+    fees: FeeSchedule | None = None
 
     @property
     def is_open(self) -> bool:
@@ -82,6 +92,10 @@ class Market(Frozen):
         if side is Side.YES:
             return self.yes_ask
         return None if self.yes_bid is None else ONE - self.yes_bid
+
+    def ask_size(self, side: Side) -> int | None:
+        """Contracts offered at ask(side): buying NO lifts the YES bid."""
+        return self.yes_ask_size if side is Side.YES else self.yes_bid_size
 
     def bid(self, side: Side) -> Decimal | None:
         """Best price to sell `side` now."""
@@ -197,6 +211,53 @@ class Opportunity(Frozen):
         return _lower(value)
 
 
+class BasketLeg(Frozen):
+    """One leg of a basket: `quantity` contracts of `side`, at most `price` each (the worst
+    level the book walk reached), costing `cost` over the levels walked plus `fee`."""
+
+    market: str
+    side: Side
+    price: Decimal
+    quantity: int = Field(gt=0)
+    cost: Decimal
+    fee: Decimal
+    title: str = ""
+
+
+class BasketOpportunity(Frozen):
+    """Buying `side` on every open leg of one event as one unit, with a payout that is sure:
+    NO on every leg of a mutually exclusive event pays at least n − 1 dollars a basket; YES on
+    every leg of a mutually exclusive and provably exhaustive event pays exactly 1."""
+
+    event: str
+    side: Side
+    legs: list[BasketLeg] = Field(min_length=2)
+    contracts: int = Field(gt=0, description="baskets executable across every leg's book")
+    cost: Decimal = Field(description="dollars, all legs, over the levels walked, before fees")
+    fees: Decimal
+    payout: Decimal = Field(description="guaranteed dollars for all `contracts` baskets")
+    net_profit: Decimal = Field(description="payout − cost − fees")
+    expires_at: datetime
+    settles_at: datetime | None = Field(None, description="the last leg's close time")
+    confidence: Decimal = Field(Decimal(1), ge=0, le=1)
+    source: str = "unknown"
+    title: str = ""
+    observed_at: datetime | None = None
+
+    @property
+    def markets(self) -> list[str]:
+        return [leg.market for leg in self.legs]
+
+    @property
+    def profit_per_basket(self) -> Decimal:
+        return self.net_profit / self.contracts
+
+    @property
+    def return_on_cost(self) -> Decimal:
+        spent = self.cost + self.fees
+        return self.net_profit / spent if spent > 0 else Decimal(0)
+
+
 class NewsItem(Frozen):
     title: str
     link: str = ""
@@ -260,6 +321,18 @@ class SystemState(Frozen):
     exchange: str = "paper"
     # Markets with an action parked for a human: a brain should not propose them again.
     awaiting_approval: list[str] = Field(default_factory=list)
+    # Issue 12. Market → why it takes no new order: an order sent there whose outcome is not
+    # reconciled with the exchange yet (director/reconcile.py).
+    unresolved_orders: dict[str, str] = Field(default_factory=dict)
+    # Issue 12. Exchange reads that failed this cycle ("balance", "positions", "orders"):
+    # their values here are placeholders, so nothing may be proposed or sent from them.
+    unknown_data: list[str] = Field(default_factory=list)
+    # Baskets over one event, each traded as one unit (place_basket); their legs are in
+    # `markets` like any opportunity's.
+    basket_opportunities: list[BasketOpportunity] = Field(default_factory=list)
+    # Issue 13. Why the exchange takes no order now ("" while it trades): its maintenance
+    # window or a pause, with when it is expected back. The guard sends nothing meanwhile.
+    trading_halt: str = ""
 
     def position(self, market: str) -> Position | None:
         return next((p for p in self.open_positions if p.market == market), None)
@@ -269,6 +342,16 @@ class SystemState(Frozen):
 
     def order(self, order_id: str) -> Order | None:
         return next((o for o in self.pending_orders if o.order_id == order_id), None)
+
+    def basket(self, event: str, side: Side | None = None) -> BasketOpportunity | None:
+        return next(
+            (
+                b
+                for b in self.basket_opportunities
+                if b.event == event and (side is None or b.side is side)
+            ),
+            None,
+        )
 
 
 # --- the plan -----------------------------------------------------------------------------
@@ -341,6 +424,53 @@ class Rebalance(BaseModel):
         return f"rebalance({self.details.market} → {self.details.target_quantity})"
 
 
+class BasketLegDetails(_Details):
+    market: str = Field(min_length=1)
+    side: Side  # no default: a leg's side is never guessed
+    # Unconstrained like PlaceOrderDetails: the guard names what is wrong.
+    price: Decimal
+    quantity: int
+
+    @field_validator("side", mode="before")
+    @classmethod
+    def _side_any_case(cls, value: Any) -> Any:
+        return _lower(value)
+
+    @field_validator("quantity", mode="before")
+    @classmethod
+    def _whole_quantity(cls, value: Any) -> Any:
+        if isinstance(value, float):
+            if not value.is_integer():
+                raise ValueError("quantity must be a whole number of contracts")
+            return int(value)
+        return value
+
+
+class PlaceBasketDetails(_Details):
+    event: str = Field(min_length=1)
+    legs: list[BasketLegDetails] = Field(min_length=2, max_length=100)
+
+    @property
+    def market(self) -> str:
+        """What the basket is about, where an action names one market: its event (records,
+        approval keys and `awaiting_approval` use it)."""
+        return self.event
+
+
+class PlaceBasket(BaseModel):
+    """Buy every leg of a basket over one event as one unit (DESIGN.md, "The plan")."""
+
+    action_type: Literal["place_basket"] = "place_basket"
+    details: PlaceBasketDetails
+
+    def describe(self) -> str:
+        d = self.details
+        legs = ", ".join(
+            f"{leg.market} {leg.side.value} {leg.price}×{leg.quantity}" for leg in d.legs
+        )
+        return f"place_basket({d.event}: {legs})"
+
+
 class DoNothing(BaseModel):
     action_type: Literal["do_nothing"] = "do_nothing"
     details: EmptyDetails = Field(default_factory=EmptyDetails)
@@ -350,7 +480,8 @@ class DoNothing(BaseModel):
 
 
 Action = Annotated[
-    PlaceOrder | CancelOrder | Rebalance | DoNothing, Field(discriminator="action_type")
+    PlaceOrder | CancelOrder | Rebalance | PlaceBasket | DoNothing,
+    Field(discriminator="action_type"),
 ]
 
 

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from director.brains.base import LLMCall
 from director.exchanges.base import Exchange
 from director.outcomes import Outcome, collect_decisions, mark_outcomes, outcome_dict
+from director.review_evidence import EvidenceSource, ReviewEvidence, gather_evidence
 from director.rulebook import RuleSet, Thresholds
 from director.store import Store
 
@@ -275,6 +276,9 @@ class ReviewReport:
     error: str | None = None
     status: str = "pending"
     cost_usd: Decimal = Decimal(0)
+    # The suggested rules replayed beside the active ones (review_evidence.py), or why not.
+    evidence: ReviewEvidence | None = None
+    evidence_error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -289,6 +293,8 @@ class ReviewReport:
                 for k, v in self.buckets.items()
             },
             "cost_usd": str(self.cost_usd),
+            "evidence": None if self.evidence is None else self.evidence.as_dict(),
+            "evidence_error": self.evidence_error,
         }
 
 
@@ -315,6 +321,8 @@ class Reviewer:
         self.sample = sample
         self.clock = clock
         self.model = model
+        # Set by the app: replays a suggestion before its Apply button is offered.
+        self.evidence: EvidenceSource | None = None
 
     async def run(self, trigger: str) -> ReviewReport:
         now = self.clock()
@@ -353,9 +361,15 @@ class Reviewer:
             report.suggestion = statistical_suggestion(outcomes, rules.thresholds)
         if report.suggestion is not None:
             try:
-                apply_suggestion(rules, report.suggestion)
+                texts, thresholds = apply_suggestion(rules, report.suggestion)
             except ValueError as exc:
                 report.error, report.suggestion = f"suggestion can't apply: {exc}", None
+            else:
+                if self.evidence is not None:
+                    seen = [o.decision.seen_at for o in outcomes]
+                    report.evidence, report.evidence_error = await gather_evidence(
+                        self.evidence, rules, texts, thresholds, seen, now
+                    )
         report.status = (
             "pending" if report.suggestion else ("failed" if report.error else "no_change")
         )
@@ -475,5 +489,9 @@ def format_review(report: ReviewReport) -> str:
                 f"    evidence: {', '.join(s.evidence[:10])}"
                 + (" …" if len(s.evidence) > 10 else "")
             )
+        if report.evidence is not None:
+            lines.append(f"  {report.evidence.describe()}")
+        elif report.evidence_error:
+            lines.append(f"  No evidence: {report.evidence_error}")
         lines.append("  Apply or dismiss it in Telegram (/review).")
     return "\n".join(lines)

@@ -25,6 +25,22 @@ class Thresholds(BaseModel):
     kelly_fraction: Decimal = Field(
         Decimal("0.25"), gt=0, le=1, description="rule 2: fraction of the Kelly stake to bet"
     )
+    # Baskets (rule 2, place_basket): the payout is sure, so confidence and edge do not apply;
+    # what remains is whether the profit is worth the execution risk and the capital tied up.
+    min_basket_profit: Decimal = Field(
+        Decimal("1.00"),
+        ge=0,
+        description="rule 2, baskets: least net profit in dollars, at the limit prices, after "
+        "fees (below it, unwinding one uneven fill across a spread can cost more)",
+    )
+    min_basket_return: Decimal = Field(
+        Decimal("0.01"),
+        ge=0,
+        le=1,
+        description="rule 2, baskets: least net profit as a fraction of the cash committed "
+        "until settlement",
+    )
+    max_new_baskets: int = Field(1, ge=0, le=10, description="rule 2: new baskets per cycle")
 
 
 DEFAULT_RULE_TEXT: tuple[str, ...] = (

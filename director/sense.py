@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -29,6 +29,9 @@ from director.models import (
     SystemState,
 )
 from director.news import market_terms
+from director.sense_baskets import basket_tickers, offered_baskets, tradeable
+from director.sense_status import SOURCE as STATUS_SOURCE
+from director.sense_status import trading_state
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -91,6 +94,8 @@ class Senser:
         self.news = news
         self.timeout = timeout
         self.risk_settings = risk_settings
+        # Health sources that are not polled but known in memory (the scripts' heartbeats).
+        self.health_probes: list[Callable[[datetime], dict[str, SourceHealth]]] = []
 
     async def gather(
         self,
@@ -99,6 +104,7 @@ class Senser:
         safe_mode: bool,
         autonomy: Autonomy,
         equity_24h_ago: Decimal | None,
+        news: bool = True,
     ) -> SystemState:
         health: dict[str, SourceHealth] = {}
         counters: dict[str, int] = {}
@@ -108,15 +114,22 @@ class Senser:
         positions_task = timed("positions", self.exchange.get_positions(), t, critical=True)
         orders_task = timed("orders", self.exchange.get_resting_orders(), t, critical=True)
         source_tasks = [timed(s.name, s.opportunities(now), t) for s in self.sources]
-        (balance, positions, orders), found = await asyncio.gather(
+        (balance, positions, orders), found, trading = await asyncio.gather(
             asyncio.gather(balance_task, positions_task, orders_task),
             asyncio.gather(*source_tasks),
+            trading_state(self.exchange, t),  # issue 13: is the exchange taking orders?
         )
+        if trading.health is not None:
+            health[STATUS_SOURCE] = trading.health
         health["balance"], health["positions"], health["orders"] = (
             balance[1],
             positions[1],
             orders[1],
         )
+        # A failed read is unknown, not zero: the placeholders below are flagged so that the
+        # guard and the brains never act on them (director/fail_closed.py).
+        reads = (("balance", balance[0]), ("positions", positions[0]), ("orders", orders[0]))
+        unknown = [name for name, value in reads if value is None]
         cash: Decimal = balance[0] if balance[0] is not None else Decimal(0)
         held: list[Position] = positions[0] or []
         resting: list[Order] = orders[0] or []
@@ -134,9 +147,15 @@ class Senser:
                 if kept is None or opp.edge > kept.edge:
                     best[opp.market] = opp
 
-        tickers = sorted({p.market for p in held} | {o.market for o in resting} | set(best))
+        baskets = offered_baskets(self.sources, now)
+        tickers = sorted(
+            {p.market for p in held}
+            | {o.market for o in resting}
+            | set(best)
+            | basket_tickers(baskets)
+        )
         markets_task = timed("markets", self.exchange.get_markets(tickers), t, critical=True)
-        if self.news is not None:
+        if self.news is not None and news:
             # Titles come with opportunities; held markets are known by ticker here.
             named = [Market(ticker=o.market, title=o.title) for o in best.values()]
             named += [Market(ticker=p.market) for p in held]
@@ -171,6 +190,10 @@ class Senser:
             pnl_24h=pnl_24h,
             daily_loss_limit=self.risk_settings.daily_loss_limit,
         )
+        if unknown:
+            score = 0.0  # a score over placeholders means nothing; nothing is sent meanwhile
+        for probe in self.health_probes:
+            health.update(probe(now))
         system_health = SystemHealth(sources=health, counters=counters)
         reason = ""
         if system_health.degraded:
@@ -185,6 +208,7 @@ class Senser:
             recent_pnl_24h=pnl_24h,
             system_health=system_health,
             active_opportunities=live,
+            basket_opportunities=tradeable(baskets, markets),
             current_risk_score=score,
             equity=equity,
             exposure=sum(exposures.values(), Decimal(0)),
@@ -194,4 +218,6 @@ class Senser:
             markets=markets,
             news=news_items,
             exchange=self.exchange.name,
+            unknown_data=unknown,
+            trading_halt=trading.halt,
         )

@@ -7,6 +7,7 @@ reach a log or a repr.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 from datetime import time
@@ -24,7 +25,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from director.brains.pricing import parse_model_prices
+from director.brains.pricing import ModelPrice, PriceTable, parse_model_prices
 from director.models import Autonomy
 
 DEFAULT_PLANNER = "claude-sonnet-5-5"
@@ -34,18 +35,36 @@ DEMO_KALSHI_BASE = "https://external-api.demo.kalshi.co/trade-api/v2"
 PROD_KALSHI_BASE = "https://external-api.kalshi.com/trade-api/v2"
 DEFAULT_APPROVAL_COST_THRESHOLD = Decimal(25)  # dollars, on a real exchange
 
-# Dollars per million tokens: (input, output). Cache writes cost 1.25× input, reads 0.1×.
-DEFAULT_MODEL_PRICES: dict[str, tuple[Decimal, Decimal]] = {
-    "opus": (Decimal(5), Decimal(25)),
-    "sonnet": (Decimal(3), Decimal(15)),
-    "haiku": (Decimal(1), Decimal(5)),
-}
+Effort = Literal["low", "medium", "high", "xhigh", "max"]
 
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 class SettingsError(Exception):
     """One line that names the setting and what is wrong with it."""
+
+
+API_TOKEN_MIN = 16
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """`host:port` (IPv6 as `[::1]:8787`) for OMEGA_API_LISTEN; port 0 takes a free one."""
+    host, sep, port = text.strip().rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"{text!r} is not host:port (e.g. 127.0.0.1:8787)")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not host or any(c.isspace() for c in host):
+        raise ValueError(f"{text!r} is not host:port (e.g. 127.0.0.1:8787)")
+    return host, int(port)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name other than localhost could resolve anywhere
 
 
 @dataclass(frozen=True)
@@ -110,18 +129,35 @@ class Settings(BaseSettings):
         default_factory=list, validation_alias=_env("OMEGA_ALLOWED_USERS")
     )
     chat_id: int | None = Field(None, validation_alias=_env("OMEGA_CHAT_ID"))
+    # Read-only users: /state, /positions, /pnl, /history, /plan, /why; no control, no buttons.
+    viewers: IntList = Field(default_factory=list, validation_alias=_env("OMEGA_VIEWERS"))
 
     # The loop
     cycle_seconds: int = Field(900, ge=5, validation_alias=_env("OMEGA_CYCLE_SECONDS"))
     db_path: Path = Field(Path("omega.db"), validation_alias=_env("OMEGA_DB_PATH"))
     exchange: Literal["paper", "kalshi"] = Field("paper", validation_alias=_env("OMEGA_EXCHANGE"))
     autonomy_setting: Autonomy | None = Field(None, validation_alias=_env("OMEGA_AUTONOMY"))
-    report: Literal["every", "actions"] = Field("every", validation_alias=_env("OMEGA_REPORT"))
+    report: Literal["every", "actions", "digest"] = Field(
+        "every", validation_alias=_env("OMEGA_REPORT")
+    )
+    # With OMEGA_REPORT=digest: routine cycles are folded into one message every N hours.
+    report_digest_hours: int = Field(
+        6, ge=1, le=168, validation_alias=_env("OMEGA_REPORT_DIGEST_HOURS")
+    )
     source_timeout_seconds: float = Field(
         10.0, gt=0, le=300, validation_alias=_env("OMEGA_SOURCE_TIMEOUT_SECONDS")
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", validation_alias=_env("OMEGA_LOG_LEVEL")
+    )
+    # Issue 12: how long after sending a create the director keeps looking it up by client
+    # order id before concluding it never reached the exchange (its market waits meanwhile).
+    order_settle_seconds: float = Field(
+        20.0, gt=0, le=600, validation_alias=_env("OMEGA_ORDER_SETTLE_SECONDS")
+    )
+    # Issue 12: the most opportunities the JSON Lines feed keeps (the freshest, best ones).
+    feed_max_markets: int = Field(
+        5000, ge=1, le=1_000_000, validation_alias=_env("OMEGA_FEED_MAX_MARKETS")
     )
 
     # Brains
@@ -143,8 +179,23 @@ class Settings(BaseSettings):
         60.0, gt=0, le=600, validation_alias=_env("OMEGA_AI_TIMEOUT_SECONDS")
     )
     ai_max_retries: int = Field(2, ge=0, le=10, validation_alias=_env("OMEGA_AI_MAX_RETRIES"))
-    model_prices: Annotated[dict[str, tuple[Decimal, Decimal]], NoDecode] = Field(
-        default_factory=lambda: dict(DEFAULT_MODEL_PRICES),
+    # output_config.effort per tier: how hard each model thinks (adaptive thinking).
+    effort_planner: Effort = Field("medium", validation_alias=_env("OMEGA_EFFORT_PLANNER"))
+    effort_executor: Effort = Field("low", validation_alias=_env("OMEGA_EFFORT_EXECUTOR"))
+    effort_escalation: Effort = Field("high", validation_alias=_env("OMEGA_EFFORT_ESCALATION"))
+    # A whole cycle's AI work (planner, repair, consult, executor) ends by this deadline.
+    ai_cycle_deadline_seconds: float = Field(
+        240.0, gt=0, le=3600, validation_alias=_env("OMEGA_AI_CYCLE_DEADLINE_SECONDS")
+    )
+    # After a misconfiguration (400/401/403/404) the API is tried again only this often.
+    ai_misconfigured_retry_seconds: int = Field(
+        3600, ge=60, validation_alias=_env("OMEGA_AI_MISCONFIGURED_RETRY_SECONDS")
+    )
+    # No planner call when nothing material changed since the last planned cycle.
+    skip_unchanged: bool = Field(True, validation_alias=_env("OMEGA_SKIP_UNCHANGED"))
+    # Prices for model ids the built-in table (brains/pricing.py) lacks, or overrides of it.
+    model_prices: Annotated[dict[str, ModelPrice], NoDecode] = Field(
+        default_factory=dict,
         validation_alias=_env("OMEGA_MODEL_PRICES"),
     )
 
@@ -165,6 +216,30 @@ class Settings(BaseSettings):
     kalshi_writes_per_second: float = Field(
         10.0, gt=0, le=1000, validation_alias=_env("KALSHI_WRITES_PER_SECOND")
     )
+    # Issue 13: the subaccount every portfolio call names (0 is the primary; Kalshi numbers
+    # subaccounts 1-63), and whether orders ask Kalshi to cancel them if trading pauses.
+    kalshi_subaccount: int = Field(0, ge=0, le=63, validation_alias=_env("KALSHI_SUBACCOUNT"))
+    kalshi_cancel_order_on_pause: bool = Field(
+        False, validation_alias=_env("KALSHI_CANCEL_ORDER_ON_PAUSE")
+    )
+
+    # The recorder (`omega-director record`, director/recorder/)
+    # Markets recorded every poll besides the held ones and the opportunities: all, none, or
+    # comma-separated ticker prefixes.
+    record_universe: str = Field(
+        "all", max_length=2000, validation_alias=_env("OMEGA_RECORD_UNIVERSE")
+    )
+    record_depth_levels: int = Field(
+        10, ge=1, le=100, validation_alias=_env("OMEGA_RECORD_DEPTH_LEVELS")
+    )
+    # The recorder's own Kalshi read budget; beside `run`, the two together must stay under
+    # the account's tier (lower KALSHI_READS_PER_SECOND for run by as much).
+    record_reads_per_second: float = Field(
+        5.0, gt=0, le=1000, validation_alias=_env("OMEGA_RECORD_READS_PER_SECOND")
+    )
+    # A recording the review replays its suggestion on (director/review_evidence.py); without
+    # one, or where it covers too little of the review's window, the simulator.
+    recording_dir: Path | None = Field(None, validation_alias=_env("OMEGA_RECORDING_DIR"))
 
     # Paper exchange
     paper_seed: int = Field(7, validation_alias=_env("OMEGA_PAPER_SEED"))
@@ -202,7 +277,15 @@ class Settings(BaseSettings):
         90, ge=1, le=3650, validation_alias=_env("OMEGA_STATE_RETENTION_DAYS")
     )
 
-    @field_validator("allowed_users", mode="before")
+    # The local API for the trader's scripts (director/api/): on when the token is set.
+    api_token: SecretStr | None = Field(None, validation_alias=_env("OMEGA_API_TOKEN"))
+    api_listen: str = Field("127.0.0.1:8787", validation_alias=_env("OMEGA_API_LISTEN"))
+    api_allow_remote: bool = Field(False, validation_alias=_env("OMEGA_API_ALLOW_REMOTE"))
+    heartbeat_grace_seconds: float = Field(
+        60.0, ge=0, le=86400, validation_alias=_env("OMEGA_HEARTBEAT_GRACE_SECONDS")
+    )
+
+    @field_validator("allowed_users", "viewers", mode="before")
     @classmethod
     def _split_users(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -217,7 +300,7 @@ class Settings(BaseSettings):
     @classmethod
     def _prices(cls, value: Any) -> Any:
         if isinstance(value, str):
-            return {**DEFAULT_MODEL_PRICES, **parse_model_prices(value)}
+            return parse_model_prices(value)
         return value
 
     @field_validator("news_feeds", mode="before")
@@ -249,6 +332,35 @@ class Settings(BaseSettings):
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("api_token", mode="before")
+    @classmethod
+    def _api_token(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if not value.strip():
+                return None
+            if len(value.strip()) < API_TOKEN_MIN:
+                raise ValueError(
+                    f"at least {API_TOKEN_MIN} characters (a guessable token is a hole)"
+                )
+            return value.strip()
+        return value
+
+    @field_validator("api_listen")
+    @classmethod
+    def _api_listen(cls, value: str) -> str:
+        parse_listen(value)
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _api_listen_allowed(self) -> Settings:
+        host, _ = parse_listen(self.api_listen)
+        if not self.api_allow_remote and not is_loopback(host):
+            raise ValueError(
+                f"OMEGA_API_LISTEN: {host} is not a loopback address; the local API is for "
+                "this machine's scripts (set OMEGA_API_ALLOW_REMOTE=true to listen on it)"
+            )
+        return self
+
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
         if self.telegram_bot_token is not None and not self.allowed_users:
@@ -265,9 +377,30 @@ class Settings(BaseSettings):
             )
         if self.brain == "claude" and self.anthropic_api_key is None:
             raise ValueError("ANTHROPIC_API_KEY: required with OMEGA_BRAIN=claude")
+        if self.brain_kind == "claude":
+            self._require_prices()
         return self
 
+    def _require_prices(self) -> None:
+        """Spend must never be under-counted: a routed model without a price is refused."""
+        table = PriceTable(self.model_prices)
+        for env, model in (
+            ("OMEGA_MODEL_PLANNER", self.model_planner),
+            ("OMEGA_MODEL_EXECUTOR", self.model_executor),
+            ("OMEGA_MODEL_ESCALATION", self.model_escalation),
+        ):
+            if not table.known(model):
+                raise ValueError(
+                    f"{env}: no price for model {model!r}; name it in OMEGA_MODEL_PRICES "
+                    "(model=input/output dollars per million tokens)"
+                )
+
     # --- derived values ------------------------------------------------------------------
+
+    @property
+    def prompt_cache_ttl(self) -> Literal["5m", "1h"]:
+        """The static prefix must outlive the gap between cycles to be read, not rewritten."""
+        return "1h" if self.cycle_seconds > 300 else "5m"
 
     @property
     def autonomy(self) -> Autonomy:

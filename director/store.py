@@ -54,6 +54,9 @@ class ActionStatus(StrEnum):
     EXPIRED = "expired"
     OBSERVED = "observed"  # observe mode: recorded, never sent
     SKIPPED = "skipped"  # do_nothing
+    # Issue 12's execution states (director/execution.py has the state machine):
+    SENDING = "sending"  # recorded and being sent; a restart reconciles it
+    UNKNOWN = "unknown"  # sent, the answer unclear: reconciled before any new order there
 
 
 class ApprovalStatus(StrEnum):
@@ -64,6 +67,7 @@ class ApprovalStatus(StrEnum):
     EXPIRED = "expired"
     BLOCKED = "blocked"  # approved, but the guard's re-check refused it
     FAILED = "failed"  # approved, but the exchange refused it
+    UNKNOWN = "unknown"  # approved and sent, the answer unclear: settled by reconciliation
 
 
 @dataclass(frozen=True)
@@ -262,7 +266,8 @@ class Store:
                 f"database schema version {current} is newer than this program ({latest}); "
                 "upgrade omega-director"
             )
-        for version, script in MIGRATIONS:
+        # Sorted: entries are appended by number, never trusted to be in list order.
+        for version, script in sorted(MIGRATIONS):
             if version <= current:
                 continue
             async with self.transaction() as conn:
@@ -727,8 +732,8 @@ class Store:
     async def record_llm_call(self, call: LLMCall) -> None:
         await self.execute(
             "INSERT INTO llm_usage (created_at, cycle_id, purpose, tier, model, input_tokens,"
-            " output_tokens, cache_read_tokens, cache_write_tokens, latency_ms, cost_usd, ok,"
-            " error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " output_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens,"
+            " latency_ms, cost_usd, ok, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 iso(call.created_at),
                 call.cycle_id,
@@ -739,6 +744,7 @@ class Store:
                 call.output_tokens,
                 call.cache_read_tokens,
                 call.cache_write_tokens,
+                call.cache_write_1h_tokens,
                 call.latency_ms,
                 str(call.cost_usd),
                 int(call.ok),

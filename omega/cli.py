@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from director.api.client_cli import add_script_parsers, run_script_command
 from director.app import build_director
 from director.console import ConsoleReporter, format_state
 from director.console_input import ConsoleCommands
@@ -46,11 +47,14 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("state", help="print the State of the Union")
     sub.add_parser("review", help="run one review now and print it")
     _add_backtest_parser(sub)
+    add_script_parsers(sub)
+    _add_record_parser(sub)
     return parser
 
 
 def _add_backtest_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from director.backtest import BRAINS
+    from director.exchanges.paper_scenarios import SCENARIOS
 
     backtest = sub.add_parser(
         "backtest",
@@ -93,6 +97,49 @@ def _add_backtest_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser
         metavar="DIR",
         help="where the claude brain's answers are recorded and replayed (default ./omega-replay)",
     )
+    backtest.add_argument(
+        "--replay",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="replay a recording (omega-director record) instead of the simulator",
+    )
+    backtest.add_argument(
+        "--scenario",
+        choices=tuple(SCENARIOS),
+        default="base",
+        help="the simulator's regime: base, or a stress scenario (default base)",
+    )
+
+
+def _add_record_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    record = sub.add_parser("record", help="record the exchange's markets for backtest --replay")
+    record.add_argument(
+        "--out", type=Path, required=True, metavar="DIR", help="the recording's directory"
+    )
+    record.add_argument(
+        "--every",
+        type=int,
+        default=None,
+        metavar="SECONDS",
+        help="seconds between polls (default OMEGA_CYCLE_SECONDS)",
+    )
+    record.add_argument(
+        "--polls", type=int, default=None, metavar="N", help="stop after N polls (default never)"
+    )
+
+
+async def _record(settings: Settings, args: argparse.Namespace) -> int:
+    from director.exchanges.base import ExchangeError
+    from director.recorder.command import RecordError, RecordOptions, record
+    from director.recorder.reader import RecordingError
+
+    try:
+        await record(RecordOptions(out=args.out, every=args.every, polls=args.polls), settings)
+    except (RecordError, RecordingError, ExchangeError) as exc:
+        print(f"omega-director: record: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 async def _backtest(settings: Settings, args: argparse.Namespace) -> int:
@@ -108,6 +155,8 @@ async def _backtest(settings: Settings, args: argparse.Namespace) -> int:
         out=args.out,
         allow_api_spend=args.allow_api_spend,
         replay_dir=args.replay_cache,
+        replay=args.replay,
+        scenario=args.scenario,
     )
     try:
         return await run_command(options, settings)
@@ -120,8 +169,9 @@ async def _with_director(settings: Settings, work: str) -> int:
     director = await build_director(settings, ConsoleReporter())
     try:
         if work == "cycle":
-            report = await director.run_cycle("manual")
-            return 1 if report.error else 0
+            from director.oneshot import run_one_cycle  # SIGTERM records what it stops
+
+            return await run_one_cycle(director)
         if work == "state":
             print(format_state(await director.sense()))
             return 0
@@ -143,6 +193,9 @@ async def _console(settings: Settings, cycles: int | None, interval: float | Non
     director = await build_director(settings, reporter)
     commands = ConsoleCommands(director)
     try:
+        from director.api.server import start_local_api  # fastapi/uvicorn only for `run`
+
+        await start_local_api(director)
         describe = getattr(director.exchange, "describe", None)
         if describe is not None:
             print(await describe(), flush=True)
@@ -180,8 +233,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(settings, args)
+        if args.command in ("beat", "intent"):
+            return run_script_command(settings, args)
         if args.command == "backtest":
             return asyncio.run(_backtest(settings, args))
+        if args.command == "record":
+            return asyncio.run(_record(settings, args))
         return asyncio.run(_with_director(settings, args.command))
     except (SettingsError, StoreError) as exc:
         print(f"omega-director: {exc}", file=sys.stderr)

@@ -9,12 +9,21 @@ It listens on 127.0.0.1 (port 0) in a background thread, under the /trade-api/v2
   settlements, in the field shapes of Kalshi's SDK models (`*_dollars`, `*_fp` strings);
 - takes orders only through the V2 endpoints (POST /portfolio/events/orders, DELETE
   /portfolio/events/orders/{id}); the legacy POST /portfolio/orders is refused and counted;
-- answers 409 order_already_exists for a reused client_order_id;
+- answers 409 order_already_exists for a reused client_order_id (the code and status are
+  settable: `duplicate_code`, `duplicate_status`), and can keep a new order out of the next
+  `listing_lag` order listings, as a lagging replica would;
+- enforces the account rules of tests/kalshi_standin_account.py (issue 13): token buckets with
+  per-endpoint costs served by /account/limits and /account/endpoint_costs (429 past them, when
+  `rate_limits` is set), /exchange/status (no create or cancel while trading is not active),
+  series fees (GET /series, /series/{t}) with event overrides, each market's price grid (creates
+  off it are refused), the historical cutoff (`archive_orders`, GET /historical/orders), and
+  `subaccount` on every portfolio call (when `subaccount` is set);
 - injects faults per route, each used once, in order: 429 without Retry-After, 500, a hang,
   a dropped connection, and "do the work, then 500 / hang / drop".
 
 Every request is recorded (method, path, query) so tests can assert what the client did.
-Run as a script (`python tests/kalshi_standin.py --markets 15000 --public-key key.pub`) it
+Run as a script (`python tests/kalshi_standin.py --markets 15000 --public-key key.pub
+[--limits basic]`) it
 serves a generated universe from its own process and prints its base URL: the benchmark uses
 that so the server's memory and CPU are not charged to the client.
 """
@@ -49,6 +58,17 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
+if __package__ in (None, ""):  # run as a script (the benchmark): make `tests` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.kalshi_standin_account import (
+    DEFAULT_COST,
+    PRICE_LEVELS,
+    ExchangeState,
+    RateLimits,
+    SSeries,
+)
+
 PREFIX = "/trade-api/v2"
 ONE = Decimal(1)
 ZERO = Decimal(0)
@@ -79,9 +99,20 @@ class Fault(StrEnum):
     ACCEPT_THEN_500 = "accept-500"  # done, then 500
     ACCEPT_THEN_HANG = "accept-hang"  # done, then no answer
     ACCEPT_THEN_DROP = "accept-drop"  # done, then the connection is closed
+    ERROR_BODY = "error-body"  # 200 whose body is an error object; nothing done (issue 12)
 
 
-_BEFORE = {Fault.RATE_LIMIT, Fault.ERROR_500, Fault.HANG, Fault.DROP, Fault.GARBAGE}
+Handler = Callable[[str, dict[str, str], "dict[str, Any] | None"], "tuple[int, bytes]"]
+Route = tuple[str, Handler]
+
+_BEFORE = {
+    Fault.RATE_LIMIT,
+    Fault.ERROR_500,
+    Fault.HANG,
+    Fault.DROP,
+    Fault.GARBAGE,
+    Fault.ERROR_BODY,
+}
 
 
 def dollars(value: Decimal) -> str:
@@ -113,6 +144,8 @@ class SMarket:
     close_time: datetime = datetime(2030, 1, 1, tzinfo=UTC)
     result: str = ""
     market_type: str = "binary"
+    # One of kalshi_standin_account.PRICE_LEVELS; creates off the grid are refused.
+    price_level_structure: str = "linear_cent"
     # When set, GET .../orderbook serves these (YES bids, NO bids) instead of the quote, so a
     # test can make the book disagree with the market listing.
     book_override: tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]] | None = None
@@ -168,8 +201,11 @@ class SMarket:
                 "source agency on the expiration date, then the market resolves to Yes."
             ),
             "rules_secondary": "Outcomes are verified against the official source.",
-            "price_level_structure": "linear_cent",
-            "price_ranges": [{"start": "0.0000", "end": "1.0000", "step": "0.0100"}],
+            "price_level_structure": self.price_level_structure,
+            "price_ranges": [
+                {"start": start, "end": end, "step": step}
+                for start, end, step in PRICE_LEVELS[self.price_level_structure]
+            ],
         }
 
     def encoded(self) -> bytes:
@@ -187,6 +223,7 @@ class SEvent:
     tickers: list[str] = field(default_factory=list)
     fee_multiplier_override: float | None = None
     cache: dict[bool, bytes] = field(default_factory=dict)
+    fee_type_override: str | None = None
 
     def head(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -200,7 +237,7 @@ class SEvent:
             "settlement_sources": [{"name": "Stand-in", "url": "https://example.invalid"}],
         }
         if self.fee_multiplier_override is not None:
-            body["fee_type_override"] = "quadratic"
+            body["fee_type_override"] = self.fee_type_override or "quadratic"
             body["fee_multiplier_override"] = self.fee_multiplier_override
         return body
 
@@ -247,6 +284,14 @@ class SOrder:
 
 
 @dataclass
+class OrderGroup:
+    group_id: str
+    limit: Decimal
+    matched: Decimal = ZERO
+    triggered: bool = False
+
+
+@dataclass
 class SPosition:
     ticker: str
     position: Decimal
@@ -263,6 +308,18 @@ class SPosition:
             "fees_paid_dollars": "0.0000",
             "last_updated_ts": "2026-01-01T00:00:00Z",
         }
+
+
+@dataclass(frozen=True)
+class Canned:
+    """A scripted answer (issue 12's fault scripts): status and raw body, nothing done."""
+
+    status: int
+    body: bytes
+
+    @classmethod
+    def json(cls, value: Any, status: int = 200) -> Canned:
+        return cls(status, json.dumps(value).encode())
 
 
 @dataclass(frozen=True)
@@ -319,10 +376,41 @@ class KalshiStandin:
         self.auth_failures = 0
         self.legacy_order_calls = 0
         self.faults: dict[str, deque[Fault]] = {}
+        # Issue 12's fault hooks (see `script` and `create_latency_s`).
+        self.canned: dict[str, deque[Canned]] = {}
+        self.canned_always: dict[str, Canned] = {}
+        self.create_latency_s = 0.0
+        self.chaos: tuple[float, tuple[Fault, ...], random.Random] | None = None
+        self.chaos_hits: list[tuple[str, Fault]] = []
+        self.create_received = threading.Event()
+        self.creates_received = 0
         self._ids = itertools.count(1)
+        # Baskets: order groups, the batched create's per-batch limit, and a hook a test uses
+        # to move the books between the client's read and its send.
+        self.order_groups: dict[str, OrderGroup] = {}
+        self.max_batch_orders = 10
+        self.before_batch: Callable[[KalshiStandin], None] | None = None
         self._release = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        # Account rules (tests/kalshi_standin_account.py). Rate limits are enforced only when
+        # set; /account/limits serves the Basic tier otherwise.
+        self.rate_limits: RateLimits | None = None
+        self.exchange = ExchangeState()
+        self.series: dict[str, SSeries] = {}
+        # Orders canceled or executed before Kalshi's historical cutoff live here only.
+        self.historical_orders: dict[str, SOrder] = {}
+        self.historical_cutoff = datetime(2020, 1, 1, tzinfo=UTC)
+        # The code of the 409 for a reused client_order_id (Kalshi's codes may change).
+        self.duplicate_code = "order_already_exists"
+        # And its status: 400 with a funds code plays an exchange that checks the balance
+        # (already spent by the first create) before the id.
+        self.duplicate_status = 409
+        # How many order listings a new order stays out of (a lagging read replica).
+        self.listing_lag = 0
+        self._hidden: dict[str, int] = {}
+        # When set, every portfolio call must name this subaccount (query or body).
+        self.subaccount: int | None = None
 
     # --- life cycle ---------------------------------------------------------------------
 
@@ -411,6 +499,55 @@ class KalshiStandin:
         positions, orders, order, fills, settlements."""
         with self.lock:
             self.faults.setdefault(route, deque()).extend(faults)
+
+    def script(self, route: str, *replies: Canned, always: bool = False) -> None:
+        """Answer the next requests of a route (after the signature check) with these canned
+        replies, in order, instead of doing the work: a 200 with an error body, `{}`, wrong
+        types. With `always`, the one reply answers every request until `unscript`."""
+        with self.lock:
+            if always:
+                [self.canned_always[route]] = replies
+            else:
+                self.canned.setdefault(route, deque()).extend(replies)
+
+    def unscript(self, route: str) -> None:
+        with self.lock:
+            self.canned.pop(route, None)
+            self.canned_always.pop(route, None)
+
+    def _canned_reply(self, route: str) -> Canned | None:
+        with self.lock:
+            queued = self.canned.get(route)
+            if queued:
+                return queued.popleft()
+            return self.canned_always.get(route)
+
+    def faults_at_random(self, rate: float, faults: Iterable[Fault], *, seed: int) -> None:
+        """From now on each request, with probability `rate`, meets one of `faults` (seeded,
+        so a soak is repeatable); `chaos_hits` lists what was dealt. rate 0 stops it."""
+        with self.lock:
+            self.chaos = (rate, tuple(faults), random.Random(seed)) if rate > 0 else None
+
+    def _random_fault(self, route: str) -> Fault | None:
+        """Called with the lock held."""
+        if self.chaos is None:
+            return None
+        rate, faults, rng = self.chaos
+        if rng.random() >= rate:
+            return None
+        fault = rng.choice(faults)
+        self.chaos_hits.append((route, fault))
+        return fault
+
+    def _create_arrived(self) -> None:
+        """A create came in: tell a waiting test (`create_received`), then take
+        `create_latency_s` to apply it, like a busy exchange. The order lands after that even
+        if the client is gone (killed) — and stays invisible to every read until then."""
+        with self.lock:
+            self.creates_received += 1
+        self.create_received.set()
+        if self.create_latency_s > 0:
+            threading.Event().wait(self.create_latency_s)
 
     def release_hangs(self) -> None:
         self._release.set()
@@ -511,6 +648,9 @@ class KalshiStandin:
             return 404, _error_body("not_found", "unknown path"), None
         path = parts.path[len(PREFIX) :]
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        # A repeated parameter (GET /markets/orderbooks?tickers=A&tickers=B) arrives joined by
+        # newlines, which a URL-decoded ticker never contains.
+        query.update({k: "\n".join(v) for k, v in parse_qs(parts.query).items() if len(v) > 1})
         route, handler = self._route(method, path)
         payload: dict[str, Any] | None = None
         if body:
@@ -523,7 +663,7 @@ class KalshiStandin:
             if self.record:
                 self.requests.append(Recorded(method, path, query, payload, route))
             queued = self.faults.get(route)
-            fault = queued.popleft() if queued else None
+            fault = queued.popleft() if queued else self._random_fault(route)
         if fault is Fault.PASS:
             fault = None
         try:
@@ -532,9 +672,20 @@ class KalshiStandin:
             with self.lock:
                 self.auth_failures += 1
             return exc.status, _error_body(exc.code, exc.message), None
+        limits = self.rate_limits
+        if limits is not None and not limits.admit(
+            method, path, self._batch_cost(method, path, payload)
+        ):
+            return 429, _json({"error": "too many requests"}), None
+        canned = self._canned_reply(route)
+        if canned is not None:
+            return canned.status, canned.body, None
+        if route == "create":
+            self._create_arrived()
         if fault in _BEFORE:
             return _fault_reply(fault)
         try:
+            self._check_subaccount(method, path, query, payload)
             with self.lock:
                 status, answer = handler(path, query, payload)
         except ApiError as exc:
@@ -566,6 +717,9 @@ class KalshiStandin:
                 return "fills", self._get_fills
             if path == "/portfolio/settlements":
                 return "settlements", self._get_settlements
+            account = self._account_route(path, segments)
+            if account is not None:
+                return account
         if method == "POST" and path == "/portfolio/events/orders":
             return "create", self._create_order
         if method == "POST" and path == "/portfolio/orders":
@@ -581,6 +735,9 @@ class KalshiStandin:
             ]
         ):
             return "cancel", self._cancel_order
+        basket_route = self._basket_route(method, path, segments)
+        if basket_route is not None:
+            return basket_route
         return "unknown", _unknown
 
     # --- reads --------------------------------------------------------------------------
@@ -669,6 +826,12 @@ class KalshiStandin:
                 no.append((ONE - market.yes_ask, market.ask_size))
         yes.sort()
         no.sort()
+        # `depth` (Kalshi's docs: 0 = every level, 1-100 = that many best levels per side).
+        depth = query.get("depth", "0")
+        if not depth.isdigit() or int(depth) > 100:
+            raise ApiError(400, "invalid_parameters", "depth: an integer 0..100")
+        if int(depth):
+            yes, no = yes[-int(depth) :], no[-int(depth) :]  # ascending: the best are last
         book = {
             "yes_dollars": [[dollars(p), fp(s)] for p, s in yes],
             "no_dollars": [[dollars(p), fp(s)] for p, s in no],
@@ -703,7 +866,7 @@ class KalshiStandin:
         )
 
     def _get_orders(self, path: str, query: dict[str, str], _: Any) -> tuple[int, bytes]:
-        found = list(self.orders.values())
+        found = [o for o in self.orders.values() if not self._still_hidden(o.order_id)]
         if query.get("status"):
             found = [o for o in found if o.status == query["status"]]
         if query.get("ticker"):
@@ -767,13 +930,17 @@ class KalshiStandin:
             raise ApiError(400, "invalid_parameters", "count or price out of range")
         if not isinstance(client_id, str) or len(client_id) > 64:
             raise ApiError(400, "invalid_parameters", "bad client_order_id")
-        if client_id and any(o.client_order_id == client_id for o in self.orders.values()):
-            raise ApiError(409, "order_already_exists", "an order with this id exists")
+        self._require_trading()
+        known = list(self.orders.values()) + list(self.historical_orders.values())
+        if client_id and any(o.client_order_id == client_id for o in known):
+            raise ApiError(self.duplicate_status, self.duplicate_code, "refused")
         market = self.markets.get(str(ticker))
         if market is None:
             raise ApiError(404, "market_not_found", f"no market {ticker}")
         if market.status != "active":
             raise ApiError(400, "market_closed", "market is not open")
+        if not on_price_grid(price, market.price_level_structure):
+            raise ApiError(400, "invalid_price", f"price {price} is not on the market's grid")
         collateral = (price if side == "bid" else ONE - price) * count
         if collateral > self.balance:
             raise ApiError(400, "insufficient_balance", "insufficient balance")
@@ -796,6 +963,8 @@ class KalshiStandin:
         if order.remaining and tif != "good_till_canceled":
             order.remaining, order.status = ZERO, "canceled" if order.filled == 0 else "executed"
         self.orders[order.order_id] = order
+        if self.listing_lag:
+            self._hidden[order.order_id] = self.listing_lag
         return 201, _json(
             {
                 "order_id": order.order_id,
@@ -852,6 +1021,7 @@ class KalshiStandin:
         )
 
     def _cancel_order(self, path: str, query: dict[str, str], _: Any) -> tuple[int, bytes]:
+        self._require_trading()
         order = self.orders.get(unquote(path.split("/")[4]))
         if order is None or order.status != "resting":
             raise ApiError(404, "not_found", "no resting order with this id")
@@ -866,6 +1036,218 @@ class KalshiStandin:
                 "ts_ms": int(self.clock().timestamp() * 1000),
             }
         )
+
+    # --- account rules (tests/kalshi_standin_account.py) --------------------------------
+
+    def add_series(
+        self, ticker: str, *, fee_type: str = "quadratic", fee_multiplier: float = 1.0
+    ) -> SSeries:
+        with self.lock:
+            series = SSeries(ticker, fee_type, fee_multiplier)
+            self.series[ticker] = series
+            return series
+
+    def archive_orders(self) -> int:
+        """Move every order that is no longer resting past the historical cutoff: from then
+        on only GET /historical/orders lists it."""
+        with self.lock:
+            done = [o for o in self.orders.values() if o.status != "resting"]
+            for order in done:
+                self.historical_orders[order.order_id] = self.orders.pop(order.order_id)
+            self.historical_cutoff = self.clock()
+            return len(done)
+
+    def _account_route(self, path: str, segments: list[str]) -> Route | None:
+        fixed: dict[str, Route] = {
+            "/account/limits": ("account-limits", self._get_account_limits),
+            "/account/endpoint_costs": ("endpoint-costs", self._get_endpoint_costs),
+            "/exchange/status": ("exchange-status", self._get_exchange_status),
+            "/historical/orders": ("historical-orders", self._get_historical_orders),
+            "/historical/cutoff": ("historical-cutoff", self._get_historical_cutoff),
+            "/series": ("series-list", self._get_series_list),
+        }
+        if path in fixed:
+            return fixed[path]
+        if len(segments) == 2 and segments[0] == "series":
+            return "series", self._get_series
+        if len(segments) == 2 and segments[0] == "events":
+            return "event", self._get_event
+        return None
+
+    def _account_limits(self) -> RateLimits:
+        # Not enforcing: serve Kalshi's fastest tier, so tests about other things are not
+        # paced by the Basic tier.
+        return self.rate_limits or RateLimits(
+            tier="prime", read_rate=4000, read_capacity=4000, write_rate=4000, write_capacity=8000
+        )
+
+    def _get_account_limits(self, path: str, query: dict[str, str], _: Any) -> tuple[int, bytes]:
+        return 200, _json(self._account_limits().limits_body())
+
+    def _get_endpoint_costs(self, path: str, query: dict[str, str], _: Any) -> tuple[int, bytes]:
+        return 200, _json(self._account_limits().costs_body())
+
+    def _get_exchange_status(self, path: str, query: dict[str, str], _: Any) -> tuple[int, bytes]:
+        return 200, _json(self.exchange.body())
+
+    def _get_series(self, path: str, query: dict[str, str], _: Any) -> tuple[int, bytes]:
+        ticker = unquote(path.split("/")[2])
+        series = self.series.get(ticker)
+        if series is None and any(e.series_ticker == ticker for e in self.events.values()):
+            series = SSeries(ticker)
+        if series is None:
+            raise ApiError(404, "not_found", f"no series {ticker}")
+        return 200, _json({"series": series.body()})
+
+    def _get_series_list(self, path: str, query: dict[str, str], _: Any) -> tuple[int, bytes]:
+        tickers = {e.series_ticker for e in self.events.values()} | set(self.series)
+        listed = [(self.series.get(t) or SSeries(t)).body() for t in sorted(tickers)]
+        return 200, _json({"series": listed})
+
+    def _get_event(self, path: str, query: dict[str, str], _: Any) -> tuple[int, bytes]:
+        event = self.events.get(unquote(path.split("/")[2]))
+        if event is None:
+            raise ApiError(404, "not_found", "no such event")
+        markets = [self.markets[t].body() for t in event.tickers]
+        return 200, _json({"event": event.head(), "markets": markets})
+
+    def _get_historical_orders(self, path: str, query: dict[str, str], _: Any) -> tuple[int, bytes]:
+        found = list(self.historical_orders.values())
+        if query.get("ticker"):
+            found = [o for o in found if o.ticker == query["ticker"]]
+        return 200, self._listing("orders", [o.body() for o in found], query)
+
+    def _get_historical_cutoff(self, path: str, query: dict[str, str], _: Any) -> tuple[int, bytes]:
+        stamp = iso(self.historical_cutoff)
+        return 200, _json(
+            {"market_settled_ts": stamp, "trades_created_ts": stamp, "orders_updated_ts": stamp}
+        )
+
+    def _require_trading(self) -> None:
+        if not self.exchange.trading:
+            self.exchange.refused_while_paused += 1
+            raise ApiError(409, "trading_is_paused", "trading is paused on the exchange")
+
+    def _still_hidden(self, order_id: str) -> bool:
+        left = self._hidden.get(order_id, 0)
+        if left <= 0:
+            return False
+        self._hidden[order_id] = left - 1
+        return True
+
+    def _check_subaccount(
+        self, method: str, path: str, query: dict[str, str], body: dict[str, Any] | None
+    ) -> None:
+        if self.subaccount is None or not path.startswith("/portfolio/"):
+            return
+        if method == "GET" and path.startswith("/portfolio/orders/"):
+            return  # GET /portfolio/orders/{id} takes no subaccount
+        named = (body or {}).get("subaccount") if method == "POST" else query.get("subaccount")
+        if str(named) != str(self.subaccount):
+            raise ApiError(400, "invalid_parameters", f"subaccount {named!r} is not the account's")
+
+    @staticmethod
+    def _batch_cost(method: str, path: str, body: dict[str, Any] | None) -> float | None:
+        """A batch costs what its items would one by one (Kalshi: "batch endpoints don't
+        save tokens"); a batch cancel's item costs what a cancel does."""
+        if not path.endswith("/orders/batched") or body is None:
+            return None
+        items = body.get("orders", body.get("ids"))
+        count = len(items) if isinstance(items, list) else 1
+        per_item = 2 if method == "DELETE" else DEFAULT_COST
+        return float(count * per_item)
+
+    # --- baskets: many books, order groups, batched create ------------------------------
+
+    def _basket_route(
+        self, method: str, path: str, segments: list[str]
+    ) -> (
+        tuple[str, Callable[[str, dict[str, str], dict[str, Any] | None], tuple[int, bytes]]] | None
+    ):
+        if method == "GET" and path == "/markets/orderbooks":
+            return "orderbooks", self._get_orderbooks
+        if method == "POST" and path == "/portfolio/events/orders/batched":
+            return "batch-create", self._batch_create
+        if method == "POST" and path == "/portfolio/order_groups/create":
+            return "group-create", self._create_group
+        if (
+            method == "DELETE"
+            and len(segments) == 3
+            and segments[:2] == ["portfolio", "order_groups"]
+        ):
+            return "group-delete", self._delete_group
+        return None
+
+    def _get_orderbooks(self, path: str, query: dict[str, str], _: Any) -> tuple[int, bytes]:
+        tickers = [t for t in query.get("tickers", "").split("\n") if t]
+        if not 1 <= len(tickers) <= 100:
+            raise ApiError(400, "invalid_parameters", "tickers: 1 to 100 market tickers")
+        if any("," in t for t in tickers):
+            raise ApiError(400, "invalid_parameters", "tickers: repeat the parameter per ticker")
+        books = []
+        for ticker in dict.fromkeys(tickers):
+            if ticker not in self.markets:
+                continue  # an unknown ticker has no book; the client must notice the gap
+            _, single = self._get_orderbook(f"/markets/{ticker}/orderbook", {}, None)
+            books.append({"ticker": ticker, **json.loads(single)})
+        return 200, _json({"orderbooks": books})
+
+    def _create_group(
+        self, path: str, query: dict[str, str], body: dict[str, Any] | None
+    ) -> tuple[int, bytes]:
+        limit = (body or {}).get("contracts_limit")
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1_000_000:
+            raise ApiError(400, "invalid_parameters", "contracts_limit: 1..1,000,000")
+        group_id = f"og-{next(self._ids):06d}"
+        self.order_groups[group_id] = OrderGroup(group_id, Decimal(limit))
+        return 201, _json({"order_group_id": group_id, "subaccount": 0})
+
+    def _delete_group(self, path: str, query: dict[str, str], _: Any) -> tuple[int, bytes]:
+        group_id = unquote(path.split("/")[3])
+        if self.order_groups.pop(group_id, None) is None:
+            raise ApiError(404, "not_found", "no such order group")
+        return 200, _json({})
+
+    def _batch_create(
+        self, path: str, query: dict[str, str], body: dict[str, Any] | None
+    ) -> tuple[int, bytes]:
+        orders = (body or {}).get("orders")
+        if not isinstance(orders, list) or not orders:
+            raise ApiError(400, "invalid_parameters", "orders: a non-empty list")
+        if len(orders) > self.max_batch_orders:
+            raise ApiError(400, "invalid_parameters", f"at most {self.max_batch_orders} orders")
+        if self.before_batch is not None:
+            self.before_batch(self)
+        answers = [self._batch_item(item) for item in orders]
+        return 201, _json({"orders": answers})
+
+    def _batch_item(self, item: Any) -> dict[str, Any]:
+        """One item, processed on its own like Kalshi's: an order, or its error."""
+        client_id = item.get("client_order_id", "") if isinstance(item, dict) else ""
+        try:
+            if not isinstance(item, dict):
+                raise ApiError(400, "invalid_parameters", "order: an object")
+            group = self._group_for(item)
+            _, created = self._create_order("/portfolio/events/orders", {}, item)
+            answer: dict[str, Any] = json.loads(created)
+            if group is not None:
+                group.matched += Decimal(answer["fill_count"])
+                group.triggered = group.matched > group.limit
+            return answer
+        except ApiError as exc:
+            error = {"code": exc.code, "message": exc.message, "details": ""}
+            return {"client_order_id": client_id, "error": error}
+
+    def _group_for(self, item: dict[str, Any]) -> OrderGroup | None:
+        group_id = item.get("order_group_id")
+        if group_id is None:
+            return None
+        group = self.order_groups.get(str(group_id))
+        if group is None:
+            raise ApiError(404, "order_group_not_found", "no such order group")
+        if group.triggered:
+            raise ApiError(400, "order_group_triggered", "the order group's limit was hit")
+        return group
 
     # --- helpers for assertions ---------------------------------------------------------
 
@@ -886,6 +1268,14 @@ def _without_arbitrage(quotes: list[list[Decimal]]) -> None:
         lowest[2] += step
     for quote in quotes:
         quote[1] = min(max(quote[1], quote[0]), quote[2])
+
+
+def on_price_grid(price: Decimal, structure: str) -> bool:
+    for start, end, step in PRICE_LEVELS[structure]:
+        low, high, tick = Decimal(start), Decimal(end), Decimal(step)
+        if low <= price <= high and (price - low) % tick == 0:
+            return True
+    return False
 
 
 def _unknown(path: str, query: dict[str, str], _: Any) -> tuple[int, bytes]:
@@ -921,6 +1311,8 @@ def _fault_reply(fault: Fault | None) -> tuple[int, bytes, Fault | None]:
         return 500, _error_body("internal_server_error", "internal error"), None
     if fault is Fault.GARBAGE:
         return 200, b"<html>gateway</html>", None
+    if fault is Fault.ERROR_BODY:
+        return 200, _json({"error": {"code": "internal_error", "message": "try later"}}), None
     return 0, b"", fault
 
 
@@ -1033,6 +1425,12 @@ def _main(argv: list[str]) -> int:
     parser.add_argument("--key-id", default="bench-key")
     parser.add_argument("--markets", type=int, default=15_000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--limits",
+        choices=("none", "basic"),
+        default="none",
+        help="enforce Kalshi's Basic-tier token buckets and endpoint costs (429 past them)",
+    )
     args = parser.parse_args(argv)
     public = serialization.load_pem_public_key(args.public_key.read_bytes())
     if not isinstance(public, RSAPublicKey | Ed25519PublicKey):
@@ -1040,12 +1438,17 @@ def _main(argv: list[str]) -> int:
         return 2
     standin = KalshiStandin(public, key_id=args.key_id, record=False)
     standin.generate_universe(args.markets, seed=args.seed)
+    if args.limits == "basic":
+        standin.rate_limits = RateLimits(tier="basic")
     with standin:
         # Warm the encoding caches so the first scan measures the client, not the server.
         for event in standin.events.values():
             standin._event_bytes(event, True)
         print(standin.base_url, flush=True)
         sys.stdin.read()  # serve until the parent closes our stdin
+    if standin.rate_limits is not None:
+        # The parent reads this last line: what the server refused, as the server counted.
+        print(f"refused {standin.rate_limits.refused}", flush=True)
     return 0
 
 

@@ -6,8 +6,13 @@ records every request for assertions, and can fail (HTTP 500) or hang on demand 
 show the bot surviving an outage.
 
 It is deliberately as strict as Telegram where a bug would otherwise hide: HTML that Telegram
-would refuse ("can't parse entities"), text over 4096 characters, editing a message into
-itself ("message is not modified"), answering an unknown callback query.
+would refuse ("can't parse entities", attributes on tags that take none, nested blockquotes),
+text over 4096 characters, editing a message into itself ("message is not modified"),
+answering an unknown callback query. Flood control answers as the Bot API documents it: HTTP
+429, `{"ok": false, "error_code": 429, "description": "Too Many Requests: retry after N",
+"parameters": {"retry_after": N}}`, and a request repeated before N seconds have passed gets
+another 429 (counted in `early_retries`). getUpdates follows the documented offsets: an update
+is confirmed by a call with a higher offset; a negative offset reads from the end.
 """
 
 from __future__ import annotations
@@ -15,9 +20,10 @@ from __future__ import annotations
 import asyncio
 import email.parser
 import email.policy
-import html
 import itertools
 import json
+import math
+import random
 import re
 import threading
 import time
@@ -28,92 +34,22 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 
+from tests.telegram_api import (
+    ApiError,
+    parse_telegram_html,
+    too_many_requests,
+    utf16_len,
+)
+
 T = TypeVar("T")
+__all__ = ["ApiError", "TelegramStandIn", "parse_telegram_html", "too_many_requests", "utf16_len"]
 
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
-_TAGS = frozenset(
-    {
-        "b",
-        "strong",
-        "i",
-        "em",
-        "u",
-        "ins",
-        "s",
-        "strike",
-        "del",
-        "a",
-        "code",
-        "pre",
-        "span",
-        "tg-spoiler",
-        "blockquote",
-        "tg-emoji",
-    }
-)
-_START_TAG = re.compile(r'([a-zA-Z][\w-]*)((?:\s+[a-zA-Z][\w-]*(?:\s*=\s*"[^"<>]*")?)*)\s*')
-_ENTITY = re.compile(r"&(?:lt|gt|amp|quot|#\d{1,7}|#x[0-9a-fA-F]{1,6});")
 _COMMAND_NAME = re.compile(r"[a-z0-9_]{1,32}")
-
-
-class ApiError(Exception):
-    def __init__(self, code: int, description: str) -> None:
-        super().__init__(description)
-        self.code = code
-        self.description = description
-
-
-def utf16_len(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
-
-
-def parse_telegram_html(source: str) -> str:
-    """The text Telegram would show for `source` in HTML parse mode, or ApiError(400)."""
-    out: list[str] = []
-    stack: list[str] = []
-    i = 0
-    while i < len(source):
-        char = source[i]
-        if char == "<":
-            end = source.find(">", i)
-            if end < 0:
-                raise _entities_error(f"Unclosed start tag at byte offset {i}")
-            body = source[i + 1 : end]
-            if body.startswith("/"):
-                name = body[1:].strip().lower()
-                if not stack or stack[-1] != name:
-                    expected = stack[-1] if stack else ""
-                    raise _entities_error(
-                        f'Unmatched end tag at byte offset {i}, expected "</{expected}>", '
-                        f'found "</{name}>"'
-                    )
-                stack.pop()
-            else:
-                match = _START_TAG.fullmatch(body)
-                name = match[1].lower() if match else body.split(" ", 1)[0]
-                if match is None or name not in _TAGS:
-                    raise _entities_error(f'Unsupported start tag "{name}" at byte offset {i}')
-                stack.append(name)
-            i = end + 1
-        elif char == "&":
-            entity = _ENTITY.match(source, i)
-            if entity is None:
-                raise _entities_error(f"Can't find end of the entity starting at byte offset {i}")
-            out.append(html.unescape(entity[0]))
-            i = entity.end()
-        else:
-            out.append(char)
-            i += 1
-    if stack:
-        raise _entities_error(f'Can\'t find end tag corresponding to start tag "{stack[-1]}"')
-    return "".join(out)
-
-
-def _entities_error(detail: str) -> ApiError:
-    return ApiError(400, f"Bad Request: can't parse entities: {detail}")
+_STATUS_TEXT = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
 
 
 @dataclass
@@ -123,7 +59,7 @@ class Recorded:
     method: str
     params: dict[str, str]
     files: dict[str, bytes]
-    outcome: str  # "ok", "error 400", "fault 500", "hang"
+    outcome: str  # "ok", "error 400", "fault 500", "error 429", "hang"
     at: float
 
     def json_param(self, name: str) -> Any:
@@ -144,6 +80,7 @@ class StoredMessage:
     edits: int = 0
     sender_id: int = 0
     date: int = 0
+    silent: bool = False  # sent with disable_notification: no sound on the phone
 
     def buttons(self) -> list[tuple[str, str]]:
         """(label, callback_data) of every inline button, row by row."""
@@ -161,9 +98,11 @@ class StoredMessage:
 
 @dataclass
 class _Fault:
-    kind: str  # "status" or "hang"
+    kind: str  # "status", "hang" or "flood"
     status: int = 500
     methods: frozenset[str] | None = None
+    remaining: int | None = None  # answer this many requests so, then heal by itself
+    retry_after: int = 1
 
     def applies(self, method: str) -> bool:
         return self.methods is None or method in self.methods
@@ -204,6 +143,9 @@ class TelegramStandIn:
         self._state = _State()
         self._lock = threading.Condition()
         self._fault: _Fault | None = None
+        self._flood_until = 0.0  # monotonic: requests before it get 429 again
+        self.early_retries = 0  # requests repeated before their retry_after had passed
+        self._throttle: tuple[float, int, random.Random, frozenset[str] | None] | None = None
         self._healed = threading.Event()
         self._stopping = threading.Event()
         self._update_ids = itertools.count(1)
@@ -270,9 +212,41 @@ class TelegramStandIn:
             self._healed.clear()
             self._fault = _Fault("hang", methods=None if methods is None else frozenset(methods))
 
+    def fail_next(
+        self, count: int, status: int = 502, methods: Iterable[str] | None = None
+    ) -> None:
+        """Answer the next `count` requests (to `methods`) with `status`, then heal."""
+        with self._lock:
+            chosen = None if methods is None else frozenset(methods)
+            self._fault = _Fault("status", status, chosen, remaining=count)
+
+    def flood(
+        self, count: int = 1, retry_after: int = 1, methods: Iterable[str] | None = None
+    ) -> None:
+        """Flood control: the next `count` requests (to `methods`) get 429 with `retry_after`;
+        until that many seconds have passed after each, any request gets 429 again."""
+        with self._lock:
+            chosen = None if methods is None else frozenset(methods)
+            self._fault = _Fault("flood", 429, chosen, remaining=count, retry_after=retry_after)
+
+    def throttle(
+        self,
+        share: float,
+        retry_after: int = 1,
+        *,
+        seed: int = 0,
+        methods: Iterable[str] | None = None,
+    ) -> None:
+        """Answer a random `share` of requests (to `methods`) with 429 (seeded), for as long as
+        it is set (share 0 turns it off). No waiting window: a load test of the retry path."""
+        with self._lock:
+            chosen = None if methods is None else frozenset(methods)
+            self._throttle = (share, retry_after, random.Random(seed), chosen) if share else None
+
     def heal(self) -> None:
         with self._lock:
             self._fault = None
+            self._flood_until = 0.0
             self._healed.set()
             self._lock.notify_all()
 
@@ -450,7 +424,9 @@ class TelegramStandIn:
                 out["caption"] = message.caption
         else:
             out["text"] = message.text
-        if message.reply_markup:
+        # A Message carries only an inline keyboard (Bot API, Message.reply_markup); a reply
+        # keyboard is shown to the user but never echoed back.
+        if message.reply_markup and "inline_keyboard" in message.reply_markup:
             out["reply_markup"] = message.reply_markup
         if message.edits:
             out["edit_date"] = int(time.time())
@@ -460,15 +436,15 @@ class TelegramStandIn:
         self, method: str, token: str, params: dict[str, str], files: dict[str, bytes]
     ) -> Any:
         """Dispatch one request; returns the `result`, or raises ApiError / _Hang."""
-        with self._lock:
-            fault = self._fault
-        if fault is not None and fault.applies(method):
-            if fault.kind == "hang":
-                self._record(method, params, files, "hang")
-                self._healed.wait()
-                raise _Hang
-            self._record(method, params, files, f"fault {fault.status}")
-            raise ApiError(fault.status, "Internal Server Error")
+        refusal = self._refusal(method)
+        if isinstance(refusal, _Hang):
+            self._record(method, params, files, "hang")
+            self._healed.wait()
+            raise _Hang
+        if refusal is not None:
+            kind = "error" if refusal.code < 500 else "fault"
+            self._record(method, params, files, f"{kind} {refusal.code}")
+            raise refusal
         if token != self.token:
             self._record(method, params, files, "error 401")
             raise ApiError(401, "Unauthorized")
@@ -488,6 +464,32 @@ class TelegramStandIn:
             raise
         self._record(method, params, files, "ok")
         return result
+
+    def _refusal(self, method: str) -> ApiError | _Hang | None:
+        """The fault this request meets, if any (flood control first, as Telegram would)."""
+        with self._lock:
+            now = time.monotonic()
+            if method.lower() != "getupdates" and now < self._flood_until:
+                self.early_retries += 1
+                return too_many_requests(max(1, math.ceil(self._flood_until - now)))
+            throttle = self._throttle
+            if throttle is not None and (throttle[3] is None or method in throttle[3]):
+                share, retry_after, rng, _ = throttle
+                if rng.random() < share:
+                    return too_many_requests(retry_after)
+            fault = self._fault
+            if fault is None or not fault.applies(method):
+                return None
+            if fault.remaining is not None:
+                fault.remaining -= 1
+                if fault.remaining <= 0:
+                    self._fault = None
+            if fault.kind == "hang":
+                return _Hang()
+            if fault.kind == "flood":
+                self._flood_until = now + fault.retry_after
+                return too_many_requests(fault.retry_after)
+            return ApiError(fault.status, _STATUS_TEXT.get(fault.status, "Internal Server Error"))
 
     def _record(
         self, method: str, params: dict[str, str], files: dict[str, bytes], outcome: str
@@ -515,7 +517,11 @@ class TelegramStandIn:
         timeout = min(max(_int(params, "timeout", 0), 0), 50)
         deadline = time.monotonic() + timeout
         with self._lock:
-            if offset:
+            if offset < 0:
+                # The documented negative offset: the last -offset updates; earlier ones are
+                # forgotten.
+                self._state.updates = self._state.updates[offset:]
+            elif offset:
                 self._state.updates = [u for u in self._state.updates if u["update_id"] >= offset]
             while not self._state.updates and not self._stopping.is_set():
                 remaining = deadline - time.monotonic()
@@ -533,6 +539,7 @@ class TelegramStandIn:
         message = self._new_message(chat_id, from_bot=True, sender_id=int(self.bot_user["id"]))
         message.text, message.html = text, raw
         message.reply_markup = _markup(params)
+        message.silent = _bool(params.get("disable_notification"))
         return self._message_json(message, self.bot_user)
 
     def _send_photo(self, params: dict[str, str], files: dict[str, bytes]) -> Any:
@@ -713,9 +720,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         except ApiError as exc:
-            self._reply(
-                exc.code, {"ok": False, "error_code": exc.code, "description": exc.description}
-            )
+            self._reply(exc.code, exc.payload())
             return
         self._reply(200, {"ok": True, "result": result})
 

@@ -23,11 +23,16 @@ from director.exchanges.paper import PaperExchange
 from director.scanners.paper_scanner import PaperScanner
 from director.settings import Settings
 from director.store import Store
-from tests.anthropic_standin import AnthropicStandIn, Reply
+from tests.anthropic_standin import AnthropicStandIn, Reply, Usage
 
 SEED = 21
 CYCLES = 24  # one day of hourly cycles
-HOLD = {"reasoning": "Nothing worth doing.", "actions": [], "priority": "LOW"}
+HOLD = {
+    "reasoning": "Nothing worth doing.",
+    "actions": [],
+    "priority": "LOW",
+    "requires_opus_consult": False,
+}
 
 
 @pytest.fixture
@@ -96,12 +101,17 @@ async def test_record_then_replay_gives_the_same_report_with_no_api_call(
         "actions": [
             {
                 "action_type": "place_order",
-                "details": {"market": market, "side": side, "price": ask, "quantity": 1},
+                "details": {"market": market, "side": side, "price": float(ask), "quantity": 1},
             }
         ],
         "priority": "LOW",
+        "requires_opus_consult": False,
     }
-    api.script(Reply.tool(trade), *(Reply.tool(HOLD) for _ in range(CYCLES - 1)))
+    # Fixed usage per answer, so the report's token counts are exact.
+    api.script(
+        Reply.json(trade, usage=Usage()),
+        *(Reply.json(HOLD, usage=Usage()) for _ in range(CYCLES - 1)),
+    )
     cache = tmp_path / "replay"
 
     recorded = await _backtest(_settings(api), cache, allow=True)
@@ -127,7 +137,7 @@ async def test_record_then_replay_gives_the_same_report_with_no_api_call(
 async def test_a_replay_that_needs_the_api_stops_without_calling_it(
     api: AnthropicStandIn, tmp_path: Path
 ) -> None:
-    api.script(*(Reply.tool(HOLD) for _ in range(CYCLES)))
+    api.script(*(Reply.json(HOLD) for _ in range(CYCLES)))
     with pytest.raises(BacktestError, match="--allow-api-spend"):
         await _backtest(_settings(api), tmp_path / "empty-cache", allow=False)
     assert api.requests == []

@@ -43,15 +43,27 @@ async def test_every_brain_sees_the_same_market_path(tmp_path: Path) -> None:
     assert result.results["naive"].fills > 0
     assert result.results["none"].fills == 0
 
-    def quotes(db: Path) -> list[tuple[Any, ...]]:
+    def path(db: Path, columns: str) -> list[tuple[Any, ...]]:
         with sqlite3.connect(db) as conn:
-            return conn.execute(
-                "SELECT ticker, yes_bid, yes_ask, status, result FROM paper_markets ORDER BY ticker"
-            ).fetchall()
+            return conn.execute(f"SELECT {columns} FROM paper_markets ORDER BY ticker").fetchall()
 
-    naive, none = quotes(tmp_path / "naive.db"), quotes(tmp_path / "none.db")
+    # The hidden probabilities, the settlements and the markets listed are the same ...
+    hidden = "ticker, x, bias, status, result, fair_at_close"
+    naive, none = path(tmp_path / "naive.db", hidden), path(tmp_path / "none.db", hidden)
     assert len(naive) > SETTINGS.paper_markets  # markets opened and settled during the day
     assert naive == none
+    # ... only the quotes of events naive traded carry its price impact.
+    quotes = "event_ticker, yes_bid, yes_ask"
+    moved = set(path(tmp_path / "naive.db", quotes)) ^ set(path(tmp_path / "none.db", quotes))
+    with sqlite3.connect(tmp_path / "naive.db") as conn:
+        traded = {
+            row[0]
+            for row in conn.execute(
+                "SELECT DISTINCT m.event_ticker FROM paper_fills f"
+                " JOIN paper_markets m ON m.ticker = f.market"
+            )
+        }
+    assert moved and {row[0] for row in moved} <= traded
 
 
 async def test_the_none_brain_ends_where_it_started() -> None:

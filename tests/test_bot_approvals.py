@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.approvals import ApprovalPress, PanicPress, approval_keyboard, parse_press
+from bot.keyboards import ApprovalPress, PanicPress, approval_keyboard, parse_press
 from bot.render import render_decision
 from director.brains.rules import RulesBrain
 from director.director import Director
@@ -128,10 +128,8 @@ async def test_a_second_press_is_told_why_and_executes_nothing(
         # The buttons are gone from the chat now; a client that still shows them sends this.
         for data in ("ap:1:y", "ap:1:n"):
             answer = await tg.wait_for_answer(tg.press_data(DEPUTY, message, data))
-            assert answer == {
-                "text": "Already approved by User1001 (1001).",
-                "show_alert": "true",
-            }
+            assert answer["show_alert"] == "true"
+            assert answer["text"].startswith("Already approved by User1001 (1001). buy 100")
         assert len(exchange.placed) == 1
         assert message.edits == 1
 
@@ -340,11 +338,8 @@ async def test_machine_pending_to_approved_once(machine: Director) -> None:
     first = await machine.decide_approval(1, "alice (1)", approve=True)
     assert (first.ok, first.status) == (True, "approved")
     again = await machine.decide_approval(1, "bob (2)", approve=False)
-    assert (again.ok, again.status, again.message) == (
-        False,
-        "approved",
-        "Already approved by alice (1).",
-    )
+    assert (again.ok, again.status, again.decided_by) == (False, "approved", "alice (1)")
+    assert again.message.startswith("Already approved by alice (1). buy 100 KXHEAT")
     assert "Approved by alice (1)" in render_decision(first)
 
 

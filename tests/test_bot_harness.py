@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.app import BotTuning, OmegaBot
+from bot.retry import RetryPolicy
 from director.brains.base import ThinkContext, ThinkResult
 from director.brains.rules import RulesBrain
 from director.director import Director
@@ -56,6 +57,7 @@ FAST = BotTuning(
     shutdown_grace_seconds=5.0,
     outbox_drain_seconds=3.0,
     retry_max_seconds=0.2,
+    retry=RetryPolicy(attempts=4, first_backoff_seconds=0.05, deadline_seconds=5.0),
 )
 
 
@@ -312,6 +314,7 @@ async def running_bot(
     harness = Harness(tg, bot, built[0], exchange, clock, source)
     try:
         assert await bot.start(harness.stop)
+        await asyncio.wait_for(bot.connected.wait(), 10)
         if first_cycle:
             await eventually(
                 lambda: _cycle_count_at_least(built[0], 1), what="the first cycle to start"

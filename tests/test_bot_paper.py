@@ -15,7 +15,10 @@ import pytest
 from bot.app import OmegaBot
 from bot.port import DirectorPort
 from director.app import build_director
+from director.director import Director
+from director.models import Opportunity
 from director.reporting import Reporter
+from director.sense import OpportunitySource
 from director.settings import Settings
 from director.store import Store
 from tests.telegram_standin import StoredMessage, TelegramStandIn
@@ -94,7 +97,8 @@ async def test_paper_cycle_approval_and_restart(
         answer = await tg.wait_for_answer(tg.press(OPERATOR, first, "Approve"))
         assert answer["text"].startswith("Approved by User1001 (1001)"), answer
         state = (await reply(tg, "/state")).text
-        assert ("Positions (1)" in state) != ("Resting orders (1)" in state)
+        # Filled, resting, or partly both (the simulator walks the book).
+        assert "Positions (1)" in state or "Resting orders (1)" in state
         assert "Paused" in (await reply(tg, "/pause")).text
 
     # A restart: the paper venue, the approvals and their messages all come from the database.
@@ -106,7 +110,64 @@ async def test_paper_cycle_approval_and_restart(
         assert edited.text.startswith("🚫 Rejected · approval #2")
         state = (await reply(tg, "/state")).text
         assert "Loop PAUSED" in state
-        assert ("Positions (1)" in state) != ("Resting orders (1)" in state)
+        # Filled, resting, or partly both (the simulator walks the book).
+        assert "Positions (1)" in state or "Resting orders (1)" in state
         history = (await reply(tg, "/history")).text
         assert "Last 1 cycle(s)" in history
         assert await bot.director.store.cycle_count() == 1
+
+
+async def test_approvals_pressed_seconds_later_on_paper_execute(
+    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+) -> None:
+    """Defect 1 of issue 14: a parked order stays approvable while its market is open and the
+    limits hold, whatever the scanner says a second later. The presses land 3 s after the
+    requests, across a scan boundary (scans are fixed per cycle-long period from the epoch),
+    so the scanner the re-check reads has drawn a new scan."""
+    clock.now = datetime(2026, 11, 25, 11, 59, 58, tzinfo=UTC)
+    settings = make_settings(
+        tg,
+        tmp_path / "omega.db",
+        exchange="paper",
+        approval_ttl_setting=3600,
+        max_exposure=Decimal("0.9"),
+    )
+    await loosen_rules(settings.db_path)
+    async with paper_bot(settings, clock) as bot:
+        await asyncio.wait_for(bot.connected.wait(), 10)
+        await tg.wait_for_message("Cycle #1", chat_id=OPERATOR)
+        await bot.runner.wait()
+        await bot.outbox.join()
+        pending = await bot.director.pending_approvals()
+        assert len(pending) >= 2
+        clock.advance(3)  # 12:00:01: a new scan period
+        # And whatever that scan says, say the worst: none of the parked markets is an
+        # opportunity any more (the defect: a scanner redrawing every second).
+        parked = {r.description.split("(")[1].split()[0] for r in pending}
+        director = bot.director
+        assert isinstance(director, Director)
+        director.senser.sources = [Forgetful(s, parked) for s in director.senser.sources]
+        answers = []
+        for request in pending:
+            message = await tg.wait_for_message(
+                f"Approval needed #{request.approval_id}", chat_id=OPERATOR
+            )
+            answers.append(await tg.wait_for_answer(tg.press(OPERATOR, message, "Approve")))
+        texts = [a["text"] for a in answers]
+        assert not [t for t in texts if "neither an opportunity" in t], texts
+        assert all(t.startswith("Approved by User1001 (1001)") for t in texts), texts
+
+
+class Forgetful:
+    """An opportunity source that no longer lists `markets`."""
+
+    def __init__(self, inner: OpportunitySource, markets: set[str]) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.markets = markets
+
+    async def opportunities(self, now: datetime) -> list[Opportunity]:
+        return [o for o in await self.inner.opportunities(now) if o.market not in self.markets]
+
+    def counters(self) -> dict[str, int]:
+        return self.inner.counters()

@@ -15,12 +15,13 @@ from PIL import Image
 from pydantic import SecretStr, ValidationError
 from telegram import Bot, User
 
-from bot.app import BotTuning, build_application, file_url, review_days
+from bot.app import BotTuning, build_application, file_url
 from bot.auth import Authorizer, label
-from bot.charts import equity_png
+from bot.charts import equity_png, x_labels
 from bot.cycles import CycleRunner
+from bot.jobs import review_days
 from bot.outbox import Outbox
-from bot.reporter import TelegramReporter
+from bot.reporter import TelegramReporter, log_line
 from bot.send import Sender
 from director.director import CycleInProgress
 from director.models import Priority
@@ -61,6 +62,7 @@ async def test_outbox_delivers_in_order_and_survives_a_failing_delivery(
 ) -> None:
     outbox = Outbox()
     outbox.start()
+    outbox.open()
     done: list[int] = []
 
     async def deliver(n: int) -> None:
@@ -88,6 +90,7 @@ async def test_a_full_outbox_drops_the_oldest(caplog: pytest.LogCaptureFixture) 
     for n in range(4):
         outbox.post(f"item {n}", lambda n=n: deliver(n))  # type: ignore[misc]
     outbox.start()
+    outbox.open()
     await outbox.join()
     assert done == [2, 3]
     assert "dropped the oldest delivery (item 0)" in caplog.text
@@ -97,6 +100,7 @@ async def test_a_full_outbox_drops_the_oldest(caplog: pytest.LogCaptureFixture) 
 async def test_closing_gives_up_on_a_delivery_that_never_ends() -> None:
     outbox = Outbox()
     outbox.start()
+    outbox.open()
 
     async def forever() -> None:
         await asyncio.Event().wait()
@@ -104,6 +108,26 @@ async def test_closing_gives_up_on_a_delivery_that_never_ends() -> None:
     outbox.post("forever", forever)
     await outbox.close(0.05)
     assert outbox.backlog == 0
+
+
+async def test_the_outbox_holds_work_until_telegram_answers_then_sends_urgent_first() -> None:
+    outbox = Outbox()
+    outbox.start()
+    done: list[str] = []
+
+    async def deliver(name: str) -> None:
+        done.append(name)
+
+    outbox.post("report 1", lambda: deliver("report 1"))
+    outbox.post("approval", lambda: deliver("approval"), urgent=True)
+    outbox.post("report 2", lambda: deliver("report 2"))
+    outbox.post("settlement", lambda: deliver("settlement"), urgent=True)
+    await asyncio.sleep(0)  # the worker runs, and waits at the gate
+    assert done == [] and outbox.backlog == 4 and not outbox.is_open
+    outbox.open()
+    await outbox.join()
+    assert done == ["approval", "settlement", "report 1", "report 2"]
+    await outbox.close(1)
 
 
 # --- reporter ------------------------------------------------------------------------------
@@ -129,6 +153,12 @@ class Messages:
 
     async def set_approval_message(self, approval_id: int, chat_id: int, message_id: int) -> None:
         self.where[approval_id] = (chat_id, message_id)
+
+    async def approval_card(self, request: ApprovalRequest) -> None:
+        return None  # the short form
+
+    async def why_counts(self, cycle_id: int) -> dict[str, int]:
+        return {}
 
     async def approval(self, approval_id: int) -> ApprovalRecord | None:
         chat_id, message_id = self.where.get(approval_id, (None, None))
@@ -164,6 +194,7 @@ async def test_reporter_respects_report_actions_but_always_answers_a_manual_cycl
 ) -> None:
     outbox = Outbox()
     outbox.start()
+    outbox.open()
     reporter = TelegramReporter(Sender(bot), CHAT, outbox, report="actions")
     await reporter.cycle_report(cycle_report(3))  # quiet
     await reporter.cycle_report(cycle_report(4, alerts=["feed down"]))  # noteworthy
@@ -180,8 +211,9 @@ async def test_reporter_remembers_approval_messages_and_edits_them_when_settled(
 ) -> None:
     outbox = Outbox()
     outbox.start()
+    outbox.open()
     messages = Messages()
-    reporter = TelegramReporter(Sender(bot), CHAT, outbox, messages=messages)
+    reporter = TelegramReporter(Sender(bot), CHAT, outbox, engine=messages)
     request = ApprovalRequest(9, 1, 3, "cancel_order(o1)", "autonomy is confirm", None, NOW)
     await reporter.approval_requested(request)
     await reporter.approval_settled(
@@ -206,7 +238,8 @@ async def test_reporter_remembers_approval_messages_and_edits_them_when_settled(
 async def test_reporter_calls_return_before_telegram_answers(tg: TelegramStandIn, bot: Bot) -> None:
     outbox = Outbox()
     outbox.start()
-    reporter = TelegramReporter(Sender(bot), CHAT, outbox, messages=Messages())
+    outbox.open()
+    reporter = TelegramReporter(Sender(bot), CHAT, outbox, engine=Messages())
     tg.hang()
     # Were these awaited on Telegram, they would block until heal().
     await reporter.cycle_report(cycle_report(3))
@@ -359,3 +392,58 @@ def test_logging_never_shows_the_token(caplog: pytest.LogCaptureFixture) -> None
         "HTTP Request: POST https://api.telegram.org/bot123456:AAEhBOweik9ai3o5aZ-abcdefghijklmnop/x"
     )
     assert "AAEhBOweik9ai3o5aZ" not in caplog.text
+
+
+def test_the_pnl_chart_labels_each_day_once() -> None:
+    for days in (4, 5, 9, 30):
+        points = [(NOW + timedelta(hours=6 * i), Decimal(1000 + i)) for i in range(days * 4)]
+        labels = x_labels(points)
+        assert labels and len(labels) == len(set(labels)), (days, labels)
+    hours = x_labels([(NOW + timedelta(hours=i), Decimal(1000 + i)) for i in range(12)])
+    assert len(hours) == len(set(hours))
+
+
+def at(hours: float) -> dict[str, datetime]:
+    when = NOW + timedelta(hours=hours)
+    return {"started_at": when, "finished_at": when}
+
+
+async def test_digest_folds_routine_cycles_and_sends_what_matters_at_once(
+    tg: TelegramStandIn, bot: Bot
+) -> None:
+    outbox = Outbox()
+    outbox.start()
+    outbox.open()
+    reporter = TelegramReporter(Sender(bot), CHAT, outbox, report="digest", digest_hours=2)
+    await reporter.cycle_report(cycle_report(1, **at(0)))  # routine: folded
+    await reporter.cycle_report(cycle_report(2, alerts=["budget spent"], **at(1)))  # at once
+    await reporter.cycle_report(cycle_report(3, **at(1.5)))  # routine: folded
+    await outbox.join()
+    assert [m.text.split(" · ")[0] for m in tg.bot_messages(CHAT)] == ["🔁 Cycle #2"]
+    await reporter.cycle_report(cycle_report(4, **at(2)))  # two hours since the first: out
+    await outbox.join()
+    digest = tg.bot_messages(CHAT)[-1]
+    assert digest.text.startswith("🗞 Digest · 3 routine cycle(s)")
+    assert "#1 14:15" in digest.text and "#3 15:45" in digest.text and "#4 16:15" in digest.text
+    assert digest.silent and not tg.bot_messages(CHAT)[0].silent
+    await outbox.close(1)
+
+
+async def test_the_same_alert_rings_once_a_day_and_routine_reports_are_silent(
+    tg: TelegramStandIn, bot: Bot
+) -> None:
+    outbox = Outbox()
+    outbox.start()
+    outbox.open()
+    reporter = TelegramReporter(Sender(bot), CHAT, outbox, report="every")
+    for cycle_id, hours in ((1, 0), (2, 1), (3, 25)):
+        await reporter.cycle_report(cycle_report(cycle_id, alerts=["feed down"], **at(hours)))
+    await reporter.cycle_report(cycle_report(4, **at(26)))
+    await outbox.join()
+    assert [m.silent for m in tg.bot_messages(CHAT)] == [False, True, False, True]
+    await outbox.close(1)
+
+
+def test_every_cycle_report_is_one_log_line_too() -> None:
+    line = log_line(cycle_report(7, alerts=["feed down"]))
+    assert line == "cycle #7 (schedule, rules, LOW): no actions · alerts: feed down"

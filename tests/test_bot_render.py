@@ -10,24 +10,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.render import (
-    StateView,
     esc,
     outcomes_from_report,
     pct,
-    pnl_figures,
     render_approval_request,
     render_cycle_report,
     render_decision,
     render_history,
-    render_panic_result,
     render_pending,
     render_plan,
-    render_pnl,
-    render_rules,
-    render_state,
     until,
     usd,
 )
+from bot.render_cockpit import pnl_figures, render_panic_result, render_pnl
+from bot.render_review import render_rules
+from bot.render_state import StateView, render_state
 from director.director import PanicResult
 from director.models import (
     Market,
@@ -333,7 +330,9 @@ def test_state_has_every_figure_the_operator_asks_for() -> None:
     assert "Cash $958.00 · Equity $1,004.00" in text
     assert "Exposure $46.00 (4.58% of equity) · Risk 0.25 · 24h P&L +$4.00" in text
     assert "Autonomy observe · Safe mode ON (health degraded: balance) · Loop PAUSED" in text
-    assert "next cycle 14:30 UTC (in 15 min)" in text
+    # Paused: no next-cycle time beside PAUSED (it would not run).
+    assert "no scheduled cycle until /resume" in text and "next cycle" not in text
+    assert "next cycle 14:30 UTC (in 15 min)" in shown(render_state(view(paused=False)))
     assert "AI spend today $0.1234 of $10.00 budget" in text
     assert "Health DEGRADED: balance down (timeout after 10s)" in text
     assert "2 approval(s) waiting: /pending" in text

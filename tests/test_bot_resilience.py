@@ -13,6 +13,7 @@ import pytest
 
 from bot.app import OmegaBot, serve
 from director.brains.base import ThinkContext, ThinkResult
+from director.brains.rules import RulesBrain
 from director.director import Director
 from director.models import Plan, Priority, SystemState
 from director.reporting import Reporter
@@ -65,19 +66,28 @@ class WordyBrain:
         return None
 
 
-async def test_a_report_over_4096_characters_arrives_whole_in_parts(
+async def test_a_long_report_fits_one_message_and_plan_has_the_whole_text_in_parts(
     tg: TelegramStandIn, tmp_path: Path, clock: Clock
 ) -> None:
     settings = make_settings(tg, tmp_path / "omega.db")
     brain = WordyBrain(3000)
-    async with running_bot(tg, settings, exchange=BookExchange([]), clock=clock, brain=brain):
-        parts = [m for m in tg.bot_messages(OPERATOR) if "online" not in m.text]
+    async with running_bot(tg, settings, exchange=BookExchange([]), clock=clock, brain=brain) as h:
+        (report,) = [m for m in tg.bot_messages(OPERATOR) if "Cycle #1" in m.text]
+        assert utf16_len(report.text) <= TEXT_LIMIT
+        assert "<blockquote expandable>START w0&lt;&amp;&gt;" in report.html
+        assert "/plan for the whole text" in report.text
+        assert report.silent  # routine: no actions, no alerts
+
+        before = tg.last_message_id(OPERATOR)
+        tg.send_command(OPERATOR, "/plan")
+        await tg.wait_for_message("END", chat_id=OPERATOR, after=before + 1)
+        parts = [m for m in tg.bot_messages(OPERATOR) if m.message_id > before + 1]
         assert len(parts) >= 4
+        await h.bot.outbox.join()
         for part in parts:
             assert utf16_len(part.text) <= TEXT_LIMIT
         whole = "".join(part.text for part in parts)
-        assert whole.startswith("🔁 Cycle #1")
-        assert "START w0<&> w1<&>" in whole
+        assert whole.startswith("🧭 Last plan")
         assert all(f"w{i}<&>" in whole for i in range(3000))
         assert "END" in whole
         # Nothing was refused: every part was valid HTML on its own.
@@ -242,27 +252,73 @@ async def test_sigterm_shuts_down_cleanly(
         await directors[0].store.cycle_count()
 
 
-async def test_start_up_waits_for_telegram_then_runs(
+async def test_the_loop_trades_while_telegram_is_down_and_the_bot_catches_up(
     tg: TelegramStandIn, tmp_path: Path, clock: Clock
 ) -> None:
+    exchange = BookExchange([market("KXHEAT")], clock=clock)
+    source = ListSource([opportunity("KXHEAT", clock)])
     settings = make_settings(tg, tmp_path / "omega.db")
     tg.fail(502)
-    up = asyncio.Event()
+    directors: list[Director] = []
 
-    async def run() -> None:
-        async with running_bot(tg, settings, exchange=BookExchange([]), clock=clock):
-            up.set()
-            await asyncio.Event().wait()
+    async def factory(reporter: Reporter) -> Director:
+        store = await Store.open(settings.db_path)
+        director = Director(
+            settings=settings,
+            store=store,
+            exchange=exchange,
+            brain=RulesBrain(settings),
+            reporter=reporter,
+            clock=clock,
+            sources=[source],
+        )
+        directors.append(director)
+        return director
 
-    task = asyncio.create_task(run())
-    await tg.wait_for(lambda: len(tg.calls("getMe")) >= 3, what="retries while Telegram is down")
-    assert await _cycles(settings.db_path) == 0  # nothing trades before the operator can see it
-    tg.heal()
-    await up.wait()
-    assert await _cycles(settings.db_path) == 1
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    bot = await OmegaBot.create(settings, tuning=FAST, director_factory=factory)
+    try:
+        assert await bot.start(asyncio.Event())
+        # The first cycle runs and parks its approval with Telegram unreachable.
+        await eventually(lambda: _finished(directors[0], 1), what="cycle 1 while Telegram is down")
+        await tg.wait_for(lambda: len(tg.calls("getMe")) >= 2, what="connection retries")
+        assert not bot.connected.is_set()
+        assert [a.approval_id for a in await directors[0].pending_approvals()] == [1]
+        assert tg.bot_messages(OPERATOR) == []
+
+        tg.heal()
+        await asyncio.wait_for(bot.connected.wait(), 10)
+        await bot.outbox.join()
+        texts = [m.text for m in tg.bot_messages(OPERATOR)]
+        assert texts[0].startswith("🟢 Omega Director online")
+        assert "1 approval(s) waiting: /pending" in texts[0]
+        assert any(t.startswith("✋ Approval needed #1") for t in texts)
+        assert any(t.startswith("🔁 Cycle #1") for t in texts)
+    finally:
+        await bot.stop()
+
+
+async def test_an_approval_request_lost_to_an_outage_is_resent_when_telegram_is_back(
+    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+) -> None:
+    exchange = BookExchange([market("KXHEAT")], clock=clock)
+    source = ListSource([opportunity("KXHEAT", clock)])
+    settings = make_settings(tg, tmp_path / "omega.db")
+    brain = GatedBrain(settings)
+    brain.gate.clear()  # the first cycle thinks only once Telegram is down
+    async with running_bot(
+        tg, settings, exchange=exchange, clock=clock, source=source, brain=brain, first_cycle=False
+    ) as h:
+        tg.fail(502, methods=["sendMessage"])
+        brain.gate.set()
+        await h.cycle_done(1)  # its request gave up: the outage outlasted the retries
+        assert (await h.director.queries.unsent_approvals()) == [1]
+        tg.heal()
+        runs = h.bot.catchup.runs
+        await h.command("/help")  # the first delivery after the outage: Telegram is back
+        await tg.wait_for(lambda: h.bot.catchup.runs > runs, what="the catch-up")
+        await h.bot.outbox.join()
+        assert await h.approval_message(1)
+        assert (await h.director.queries.unsent_approvals()) == []
 
 
 async def test_a_rejected_token_stops_start_up_with_a_clear_line(

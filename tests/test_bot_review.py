@@ -20,14 +20,14 @@ from typing import Any
 
 import pytest
 
-from bot.approvals import (
+from bot.keyboards import (
     ReviewPress,
     RollbackPress,
     parse_press,
     review_keyboard,
     rollback_keyboard,
 )
-from bot.render import (
+from bot.render_review import (
     MAX_EVIDENCE,
     render_review,
     render_review_decision,
@@ -470,11 +470,13 @@ async def test_rollback_confirms_then_makes_a_copy_of_the_old_version_active(
         assert v3.version == 3 and "rollback to v1 by User1002 (1002)" in v3.note
         assert v3.thresholds == DEFAULT_RULESET.thresholds and v3.rules == DEFAULT_RULESET.rules
 
+        # A second tap is told what the first did (and the message keeps saying it).
         again = await tg.wait_for_answer(tg.press_data(OPERATOR, prompt, f"rb:1:2:{stamp}:y"))
         assert again == {
-            "text": "Rules v3, the active version, already equal v1.",
+            "text": "Already decided: Rules v3 (a copy of v1) active from the next cycle.",
             "show_alert": "true",
         }
+        assert prompt.text.startswith("↩️ Rules v3 (a copy of v1)")
         assert [r.version for r in await store.rules_history()] == [1, 2, 3]
         assert (
             "already equal v1: nothing to roll back" in (await h.command("/rules rollback 1")).text

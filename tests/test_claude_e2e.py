@@ -145,11 +145,13 @@ def _plan(*actions: dict[str, Any], **fields: Any) -> dict[str, Any]:
 
 
 def _buy(market: str, price: Decimal | None, quantity: int | None) -> dict[str, Any]:
-    details: dict[str, Any] = {"market": market, "side": "yes"}
-    if price is not None:
-        details["price"] = str(price)
-    if quantity is not None:
-        details["quantity"] = quantity
+    # Every key present, null where the planner leaves it to the executor: the schema's shape.
+    details: dict[str, Any] = {
+        "market": market,
+        "side": "yes",
+        "price": None if price is None else float(price),
+        "quantity": quantity,
+    }
     return {"action_type": "place_order", "details": details}
 
 
@@ -158,7 +160,7 @@ async def _run(world: World) -> CycleReport:
 
 
 async def test_a_valid_plan_reaches_the_exchange_as_sent(world: World) -> None:
-    world.api.script(Reply.tool(_plan(_buy(world.market.ticker, world.resting_price, 5))))
+    world.api.script(Reply.json(_plan(_buy(world.market.ticker, world.resting_price, 5))))
     report = await _run(world)
 
     assert report.error is None and report.brain_error is None
@@ -184,10 +186,9 @@ async def test_a_valid_plan_reaches_the_exchange_as_sent(world: World) -> None:
 
 async def test_a_missing_price_is_filled_by_the_executor_then_sent(world: World) -> None:
     world.api.script(
-        Reply.tool(_plan(_buy(world.market.ticker, None, 4)), model="claude-sonnet-5-5"),
-        Reply.tool(
-            {"price": str(world.resting_price), "quantity": 4},
-            name="submit_order",
+        Reply.json(_plan(_buy(world.market.ticker, None, 4)), model="claude-sonnet-5-5"),
+        Reply.json(
+            {"price": float(world.resting_price), "quantity": 4, "reasoning": "rest below"},
             model="claude-haiku-5-5",
         ),
     )
@@ -199,7 +200,8 @@ async def test_a_missing_price_is_filled_by_the_executor_then_sent(world: World)
 
 
 async def test_an_invalid_plan_sends_nothing_and_the_report_says_why(world: World) -> None:
-    world.api.script(Reply.text("Buy the dip!"), Reply.text("I said: buy the dip!"))
+    nameless = _plan(_buy("", world.resting_price, 5))  # the schema allows it, the model not
+    world.api.script(Reply.json(nameless), Reply.json(nameless))
     report = await _run(world)
     assert report.outcomes == []
     assert report.brain_error is not None and "did not validate" in report.brain_error
@@ -215,8 +217,8 @@ async def test_an_escalated_plan_waits_for_approval(world: World) -> None:
     )
     final = _plan(_buy(world.market.ticker, world.resting_price, 2), reasoning="Half size.")
     world.api.script(
-        Reply.tool(proposal, model="claude-sonnet-5-5"),
-        Reply.tool(final, model="claude-opus-5-5"),
+        Reply.json(proposal, model="claude-sonnet-5-5"),
+        Reply.json(final, model="claude-opus-5-5"),
     )
     report = await _run(world)
     assert report.escalated is True
@@ -230,7 +232,7 @@ async def test_an_escalated_plan_waits_for_approval(world: World) -> None:
 
 
 async def test_limits_still_apply_to_the_ais_plan(world: World) -> None:
-    world.api.script(Reply.tool(_plan(_buy(world.market.ticker, world.resting_price, 100_000))))
+    world.api.script(Reply.json(_plan(_buy(world.market.ticker, world.resting_price, 100_000))))
     report = await _run(world)
     [outcome] = report.outcomes
     assert outcome.status == "blocked"
@@ -255,7 +257,7 @@ async def test_an_outage_falls_back_to_rules_and_alerts_once(world: World, failu
     assert not any("Claude brain unavailable" in a for a in second.alerts)
 
     world.clock.now += timedelta(minutes=15)
-    world.api.script(Reply.tool(_plan()))
+    world.api.script(Reply.json(_plan()))
     third = await _run(world)
     assert third.brain == "claude" and third.brain_error is None
     assert sum("Claude brain recovered" in a for a in third.alerts) == 1
@@ -308,3 +310,24 @@ async def test_over_budget_the_rules_brain_trades_and_the_ai_is_not_called(world
     second = await _run(world)
     assert not any(a.startswith("AI budget reached") for a in second.alerts)
     assert world.api.requests == []
+
+
+async def test_a_misconfigured_model_is_alerted_once_and_shown_in_health_until_fixed(
+    world: World,
+) -> None:
+    world.api.script(Reply.error(404, "model: claude-sonnet-5-5"))
+    first = await _run(world)
+    assert first.brain == "claude→rules (misconfigured)"
+    [alert] = [a for a in first.alerts if "misconfigured" in a]
+    assert "check OMEGA_MODEL_PLANNER" in alert and "will not pass by itself" in alert
+    # The rules brain traded meanwhile, within the limits.
+    assert any(o.status == "executed" for o in first.outcomes)
+
+    world.clock.now += timedelta(minutes=15)
+    state = await world.director.sense()
+    ai = state.system_health.sources["ai"]
+    assert not ai.ok and ai.detail.startswith("AI MISCONFIGURED")
+    assert not ai.critical  # the rules brain keeps trading: not a reason for safe mode
+    second = await _run(world)
+    assert len(world.api.requests) == 1  # left alone until the retry interval
+    assert not any("misconfigured" in a for a in second.alerts)

@@ -140,9 +140,10 @@ def test_an_approval_typed_at_the_console_executes_once(tmp_path: Path) -> None:
 
     # Every order waits (threshold $0), and stdin is a terminal, as for a person at a console.
     controller, terminal = pty.openpty()
-    # 200 markets: the first cycle surely finds an order to make.
+    # 2,000 markets: the first cycle surely finds an order to make (the paper scanner reports
+    # about one opportunity past the default thresholds per 200 markets a cycle).
     proc = start_run(
-        tmp_path, terminal, OMEGA_APPROVAL_COST_THRESHOLD="0", OMEGA_PAPER_MARKETS="200"
+        tmp_path, terminal, OMEGA_APPROVAL_COST_THRESHOLD="0", OMEGA_PAPER_MARKETS="2000"
     )
     os.close(terminal)
     seen: list[str] = []

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from director.exchanges.kalshi import KalshiExchange
-from director.exchanges.kalshi_auth import KalshiSigner, load_private_key, signing_text
+from director.exchanges.kalshi.auth import KalshiSigner, load_private_key, signing_text
 from director.settings import Settings, SettingsError
 from tests.kalshi_standin import new_rsa_key, write_private_key
 

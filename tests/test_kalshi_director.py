@@ -118,8 +118,10 @@ async def test_a_kalshi_cycle_senses_scans_parks_and_places_once(
             assert report.error is None and report.state is not None
             assert report.state.health == "ok", report.state.health
             state = await director.sense()
-            sources = {o.source for o in state.active_opportunities}
-            assert sources == {"feed", ARB_SOURCE} and len(state.active_opportunities) == 4
+            # The scanner's intra-event arbitrage is one basket, never three leg opportunities.
+            assert [o.source for o in state.active_opportunities] == ["feed"]
+            [basket] = state.basket_opportunities
+            assert (basket.source, basket.event, len(basket.legs)) == (ARB_SOURCE, "KXWIN-A", 3)
             assert state.system_health.counters["kalshi-scanner.markets_scanned"] == 4
             assert [n.title for n in state.news] == [
                 "December rate cut odds jump after jobs report"

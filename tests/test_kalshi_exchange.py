@@ -25,9 +25,9 @@ from director.exchanges.kalshi import (
     OrderStateUnknown,
     environment_of,
 )
-from director.exchanges.kalshi_auth import KalshiSigner
-from director.exchanges.kalshi_models import KalshiParseError
-from director.exchanges.ratelimit import Backoff
+from director.exchanges.kalshi.auth import KalshiSigner
+from director.exchanges.kalshi.errors import KalshiParseError
+from director.exchanges.kalshi.ratelimit import Backoff
 from director.models import OrderAction, OrderRequest, OrderStatus, Side
 from director.settings import DEMO_KALSHI_BASE, PROD_KALSHI_BASE, Settings
 from director.store import Store
@@ -612,12 +612,15 @@ async def test_cancel_uses_the_v2_endpoint_and_is_idempotent(
     exchange: KalshiExchange, standin: KalshiStandin
 ) -> None:
     order = await exchange.place_order(buy("KXFED-26MAR-HOLD", "cx-1", qty=7))
+    before = len(standin.requests)
     canceled = await exchange.cancel_order(order.order_id)
     assert canceled.status is OrderStatus.CANCELED
     assert canceled.filled == 0
     [delete] = standin.calls("cancel")
+    assert standin.requests[before:] == [delete]  # a cancel costs one request (issue 13)
     assert delete.path == f"/portfolio/events/orders/{order.order_id}"
-    assert delete.query == {"market_ticker": "KXFED-26MAR-HOLD"}
+    # KALSHI_SUBACCOUNT (default 0) is named on every portfolio call (issue 13).
+    assert delete.query == {"market_ticker": "KXFED-26MAR-HOLD", "subaccount": "0"}
     again = await exchange.cancel_order(order.order_id)
     assert again.status is OrderStatus.CANCELED
     assert len(standin.calls("cancel")) == 1

@@ -12,16 +12,17 @@ from hypothesis import strategies as st
 
 from director.exchanges.base import ExchangeError
 from director.exchanges.kalshi import book_order, format_price, order_body
-from director.exchanges.kalshi_models import (
-    KalshiParseError,
-    error_info,
-    parse_balance,
+from director.exchanges.kalshi.errors import KalshiParseError, error_info
+from director.exchanges.kalshi.models import (
     parse_event,
     parse_events_page,
-    parse_fill,
     parse_market,
-    parse_order,
     parse_orderbook,
+)
+from director.exchanges.kalshi.portfolio_models import (
+    parse_balance,
+    parse_fill,
+    parse_order,
     parse_position,
     parse_settlement,
 )

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from director.exchanges.ratelimit import Backoff, TokenBucket
+from director.exchanges.kalshi.ratelimit import Backoff, TokenBucket
 from tests.kalshi_standin import VirtualTime
 
 

@@ -13,16 +13,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from director.exchanges.kalshi import KalshiExchange, KalshiTuning
-from director.exchanges.kalshi_auth import KalshiSigner
-from director.exchanges.ratelimit import Backoff
-from director.models import OrderRequest, Side
-from director.scanners.kalshi_scanner import (
-    ARB_SOURCE,
-    EXPIRY_SOURCE,
-    UniverseScanner,
-    basket_net,
-    taker_fee,
-)
+from director.exchanges.kalshi.auth import KalshiSigner
+from director.exchanges.kalshi.ratelimit import Backoff
+from director.fees import taker_fee
+from director.models import BasketOpportunity, OrderRequest, Side
+from director.scanners.kalshi_scanner import ARB_SOURCE, UniverseScanner
 from tests.kalshi_standin import FakeClock, Fault, KalshiStandin, SMarket, new_rsa_key
 
 NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
@@ -72,6 +67,7 @@ def add_event(
     close: datetime = NOW + timedelta(days=2),
     size: int = 100,
     fee_multiplier: float | None = None,
+    strikes: list[dict[str, object]] | None = None,
 ) -> list[str]:
     server.add_event(
         ticker,
@@ -92,6 +88,7 @@ def add_event(
             ask_size=D(size),
             last_price=(D(bid) + D(ask)) / 2,
             close_time=close,
+            overrides=dict(strikes[n]) if strikes else {},
         )
         server.add_market(market)
         tickers.append(market.ticker)
@@ -100,188 +97,182 @@ def add_event(
 
 # --- baskets ------------------------------------------------------------------------------
 
-NO_BASKET = [("0.40", "0.45"), ("0.35", "0.40"), ("0.33", "0.38")]  # bids sum to 1.08
-YES_BASKET = [("0.25", "0.30"), ("0.25", "0.30"), ("0.27", "0.32")]  # asks sum to 0.92
+NO_BASKET = [("0.40", "0.45"), ("0.35", "0.40"), ("0.33", "0.38")]  # YES bids sum to 1.08
+YES_BASKET = [("0.25", "0.30"), ("0.25", "0.30"), ("0.27", "0.32")]  # YES asks sum to 0.92
+# Three legs that tile the whole line: < 10, [10, 20], > 20.
+TILED = [
+    {"strike_type": "less", "cap_strike": 10},
+    {"strike_type": "between", "floor_strike": 10, "cap_strike": 20},
+    {"strike_type": "greater", "floor_strike": 20},
+]
 
 
-def test_fees_are_kalshis_rounded_up_per_order() -> None:
-    assert taker_fee(10, D("0.60")) == D("0.17")  # 0.07 × 10 × 0.6 × 0.4 = 0.168
-    assert taker_fee(1, D("0.50")) == D("0.02")
-    assert taker_fee(10, D("0.60"), D("0.5")) == D("0.09")
-    assert taker_fee(10, D("0.60"), D(0)) == 0
-    # The NO basket from NO_BASKET: pays at least 2, costs 1.92 and 0.049 of fees.
-    assert basket_net(Side.NO, [D("0.60"), D("0.65"), D("0.67")], 10, D(1)) == D("0.031")
+def only(result_baskets: list[BasketOpportunity]) -> BasketOpportunity:
+    [basket] = result_baskets
+    return basket
 
 
-async def test_bids_above_one_make_a_no_basket(
+async def test_bids_above_one_make_one_no_basket_not_three_legs(
     exchange: KalshiExchange, standin: KalshiStandin
 ) -> None:
-    legs = add_event(standin, "KXWIN-A", NO_BASKET)
+    legs = add_event(standin, "KXWIN-A", NO_BASKET, size=50)
     result = await scanner(exchange).scan()
-    assert (result.events_scanned, result.markets_scanned, result.errors) == (1, 3, 0)
-    assert result.complete and result.baskets_confirmed == 1
-    found = {o.market: o for o in result.opportunities}
-    assert set(found) == set(legs)
-    leg = found[legs[0]]
-    assert (leg.side, leg.source, leg.edge, leg.confidence) == (
-        Side.NO,
-        ARB_SOURCE,
-        D("0.0103"),  # 0.031 per basket over 3 legs
-        D("0.90"),
-    )
-    assert leg.expires_at == NOW + timedelta(hours=1)
-    assert "buy NO on all 3 legs" in leg.title and "$0.0310 net of fees" in leg.title
-    assert sorted(c.path for c in standin.calls("orderbook")) == sorted(
-        f"/markets/{t}/orderbook" for t in legs
-    )
+    assert result.opportunities == []  # no leg is ever an opportunity on its own
+    basket = only(result.baskets)
+    assert (basket.event, basket.side, basket.source) == ("KXWIN-A", Side.NO, ARB_SOURCE)
+    assert [leg.market for leg in basket.legs] == legs
+    assert [leg.price for leg in basket.legs] == [D("0.60"), D("0.65"), D("0.67")]
+    assert basket.contracts == 50
+    assert basket.cost == D("96.00")  # (0.60 + 0.65 + 0.67) × 50
+    fees = taker_fee(50, D("0.60")) + taker_fee(50, D("0.65")) + taker_fee(50, D("0.67"))
+    assert basket.fees == fees
+    assert basket.payout == D(100)  # n − 1 = 2 dollars a basket, sure
+    assert basket.net_profit == D(100) - D("96.00") - fees
+    assert basket.settles_at == NOW + timedelta(days=2)
+    # The books were read many at once, with the tickers as a repeated parameter.
+    [books] = standin.calls("orderbooks")
+    assert books.query["tickers"].split("\n") == legs
 
 
-async def test_asks_below_one_make_a_yes_basket_with_less_confidence(
+async def test_asks_below_one_are_no_yes_basket_without_proof_of_exhaustive_outcomes(
     exchange: KalshiExchange, standin: KalshiStandin
 ) -> None:
     add_event(standin, "KXWIN-B", YES_BASKET)
     result = await scanner(exchange).scan()
-    assert {o.side for o in result.opportunities} == {Side.YES}
-    assert len(result.opportunities) == 3
-    # Pays only if one leg wins: an event that can end with no winner would lose it all.
-    assert all(o.confidence == D("0.60") for o in result.opportunities)
-    assert result.opportunities[0].edge == D("0.0113")  # (1 − 0.92 − 0.046) / 3
+    assert result.baskets == [] and result.candidates == 0
+    assert standin.calls("orderbooks") == []
+
+
+async def test_a_yes_basket_where_the_strikes_cover_every_value(
+    exchange: KalshiExchange, standin: KalshiStandin
+) -> None:
+    add_event(standin, "KXTEMP-C", YES_BASKET, strikes=TILED)
+    basket = only((await scanner(exchange).scan()).baskets)
+    assert basket.side is Side.YES
+    assert basket.payout == D(basket.contracts)  # exactly one leg pays 1 a basket
+    assert basket.net_profit > 0
+
+
+async def test_strikes_with_a_gap_prove_nothing(
+    exchange: KalshiExchange, standin: KalshiStandin
+) -> None:
+    gap = [dict(TILED[0]), dict(TILED[1]), {"strike_type": "greater", "floor_strike": 21}]
+    add_event(standin, "KXTEMP-D", YES_BASKET, strikes=gap)
+    open_ended = [dict(TILED[0]), {"strike_type": "greater", "floor_strike": 10}]
+    add_event(standin, "KXTEMP-E", YES_BASKET[:2], strikes=open_ended)  # strict at 10: a gap
+    assert (await scanner(exchange).scan()).baskets == []
 
 
 async def test_events_that_are_not_exclusive_have_no_baskets(
     exchange: KalshiExchange, standin: KalshiStandin
 ) -> None:
-    add_event(standin, "KXWIN-C", YES_BASKET, exclusive=False)
-    add_event(standin, "KXWIN-D", NO_BASKET, exclusive=False)
+    add_event(standin, "KXMANY-F", NO_BASKET, exclusive=False)
+    add_event(standin, "KXMANY-G", YES_BASKET, exclusive=False, strikes=TILED)
+    assert (await scanner(exchange).scan()).baskets == []
+
+
+async def test_fees_can_eat_the_profit(exchange: KalshiExchange, standin: KalshiStandin) -> None:
+    # YES bids sum to 1.02: two cents a basket before fees, about five after. Detection
+    # charges no fee (a series may waive them); pricing charges the market's own.
+    add_event(standin, "KXTHIN-H", [("0.34", "0.40"), ("0.34", "0.40"), ("0.34", "0.40")])
     result = await scanner(exchange).scan()
-    assert result.opportunities == []
-    assert standin.calls("orderbook") == []
+    assert (result.baskets, result.candidates, result.baskets_rejected) == ([], 1, 1)
 
 
-async def test_fees_can_eat_the_edge_unless_waived(
+async def test_a_fee_waived_series_keeps_a_thin_basket(
     exchange: KalshiExchange, standin: KalshiStandin
 ) -> None:
-    thin = [("0.25", "0.32"), ("0.25", "0.32"), ("0.27", "0.33")]  # asks sum to 0.97
-    add_event(standin, "KXWIN-E", thin)
-    assert (await scanner(exchange).scan()).opportunities == []
-    add_event(standin, "KXWIN-F", thin, fee_multiplier=0)
-    result = await scanner(exchange).scan()
-    assert {o.market.rsplit("-", 1)[0] for o in result.opportunities} == {"KXWIN-F"}
-    assert result.opportunities[0].edge == D("0.0100")
+    standin.add_series("KXWAIVED", fee_type="quadratic", fee_multiplier=0)
+    add_event(standin, "KXWAIVED-H", [("0.34", "0.40"), ("0.34", "0.40"), ("0.34", "0.40")])
+    basket = only((await scanner(exchange).scan()).baskets)
+    assert basket.fees == 0 and basket.net_profit == D("0.02") * basket.contracts
 
 
-async def test_baskets_are_repriced_from_fresh_books(
+async def test_the_size_walks_every_legs_depth(
     exchange: KalshiExchange, standin: KalshiStandin
 ) -> None:
-    legs = add_event(standin, "KXWIN-G", YES_BASKET)
-    # The listing still shows 0.30, but the book has moved: NO bids at 0.60 mean a 0.40 ask.
-    standin.update_market(legs[0], book_override=([(D("0.25"), D(100))], [(D("0.60"), D(100))]))
-    result = await scanner(exchange).scan()
-    assert result.opportunities == []
-    assert result.baskets_rejected == 1
+    legs = add_event(standin, "KXDEEP-I", NO_BASKET)
+    # Leg 0's NO is offered at 0.60 for 10, then 0.70 for 100 (YES bids 0.40 ×10, 0.30 ×100):
+    # at 0.70 the basket costs 0.70 + 0.65 + 0.67 = 2.02 > 2, so only 10 baskets are sure.
+    standin.update_market(
+        legs[0], book_override=([(D("0.40"), D(10)), (D("0.30"), D(100))], [(D("0.55"), D(100))])
+    )
+    basket = only((await scanner(exchange).scan()).baskets)
+    assert basket.contracts == 10
+    assert basket.legs[0].price == D("0.60")
 
 
-async def test_thin_books_lower_confidence(
+async def test_a_deeper_level_that_still_pays_is_taken(
     exchange: KalshiExchange, standin: KalshiStandin
 ) -> None:
-    add_event(standin, "KXWIN-H", NO_BASKET, size=4)
-    result = await scanner(exchange).scan()
-    assert {o.confidence for o in result.opportunities} == {D("0.67")}  # 0.9 × 0.75
-    assert "depth 4" in result.opportunities[0].title
+    legs = add_event(standin, "KXDEEP-J", NO_BASKET, size=100)
+    standin.update_market(
+        legs[0], book_override=([(D("0.40"), D(10)), (D("0.39"), D(30))], [(D("0.55"), D(100))])
+    )
+    basket = only((await scanner(exchange).scan()).baskets)
+    assert basket.contracts == 40
+    assert basket.legs[0].price == D("0.61")  # the limit: the worst level walked
+    assert basket.legs[0].cost == D("0.60") * 10 + D("0.61") * 30
 
 
-async def test_an_unreadable_book_leaves_the_basket_unconfirmed(
+async def test_books_that_no_longer_pay_reject_the_candidate(
     exchange: KalshiExchange, standin: KalshiStandin
 ) -> None:
-    add_event(standin, "KXWIN-I", NO_BASKET)
-    standin.inject("orderbook", *[Fault.ERROR_500] * ATTEMPTS)
-    result = await scanner(exchange, book_concurrency=1).scan()
-    assert len(result.opportunities) == 3
-    assert {o.confidence for o in result.opportunities} == {D("0.76")}  # 0.9 × 0.85
-    assert "(order books not checked)" in result.opportunities[0].title
-    assert result.errors == 1 and "order book" in result.first_error
+    legs = add_event(standin, "KXGONE-K", NO_BASKET)
+    standin.update_market(legs[0], book_override=([(D("0.20"), D(100))], [(D("0.55"), D(100))]))
+    result = await scanner(exchange).scan()
+    assert (result.baskets, result.candidates, result.baskets_rejected) == ([], 1, 1)
+
+
+async def test_an_unreadable_book_reports_no_basket(
+    exchange: KalshiExchange, standin: KalshiStandin
+) -> None:
+    add_event(standin, "KXERR-L", NO_BASKET)
+    standin.inject("orderbooks", *[Fault.ERROR_500] * ATTEMPTS)
+    result = await scanner(exchange).scan()
+    assert result.baskets == [] and result.errors == 1
 
 
 async def test_closed_legs(exchange: KalshiExchange, standin: KalshiStandin) -> None:
-    legs = add_event(standin, "KXWIN-J", [*NO_BASKET, ("0.01", "0.02")])
-    # A leg that lost is out of the event: the basket of the others stands.
-    standin.update_market(legs[3], status="finalized", result="no")
-    result = await scanner(exchange).scan()
-    assert {o.market for o in result.opportunities} == set(legs[:3])
-    # A closed leg that has not lost could still win: no basket is sure.
-    standin.update_market(legs[3], status="closed", result="")
-    assert (await scanner(exchange).scan()).opportunities == []
+    lost = add_event(standin, "KXCLOSED-M", [*NO_BASKET, ("0.01", "0.02")])
+    standin.update_market(lost[3], status="finalized", result="no")
+    open_winner = add_event(standin, "KXCLOSED-N", [*NO_BASKET, ("0.01", "0.02")])
+    standin.update_market(open_winner[3], status="closed")  # closed, not yet known to lose
+    basket = only((await scanner(exchange).scan()).baskets)
+    assert basket.event == "KXCLOSED-M" and len(basket.legs) == 3
 
 
-async def test_confirmation_can_be_turned_off(
+async def test_a_basket_wider_than_one_batch_is_skipped_and_counted(
     exchange: KalshiExchange, standin: KalshiStandin
 ) -> None:
-    add_event(standin, "KXWIN-K", NO_BASKET)
-    result = await scanner(exchange, confirm_with_books=False).scan()
-    assert len(result.opportunities) == 3 and result.baskets_confirmed == 0
-    assert standin.calls("orderbook") == []
+    add_event(standin, "KXWIDE-O", NO_BASKET)
+    result = await scanner(exchange, max_legs=2).scan()
+    assert result.baskets == [] and result.too_wide == 1
 
 
-async def test_opportunities_expire_with_the_market(
+async def test_baskets_expire_with_their_first_leg(
     exchange: KalshiExchange, standin: KalshiStandin
 ) -> None:
-    add_event(standin, "KXWIN-L", NO_BASKET, close=NOW + timedelta(minutes=20))
-    result = await scanner(exchange).scan()
-    assert {o.expires_at for o in result.opportunities} == {NOW + timedelta(minutes=20)}
-
-
-# --- near-expiry stale quotes -------------------------------------------------------------
-
-
-def stale_market(ticker: str, **changes: object) -> SMarket:
-    values: dict[str, object] = {
-        "ticker": ticker,
-        "event_ticker": ticker.rsplit("-", 1)[0],
-        "title": "Will it be hot?",
-        "yes_bid": D("0.30"),
-        "yes_ask": D("0.40"),
-        "last_price": D("0.55"),
-        "volume_24h": 50,
-        "close_time": NOW + timedelta(hours=3),
+    add_event(standin, "KXSOON-P", NO_BASKET, close=NOW + timedelta(minutes=20))
+    add_event(standin, "KXLATE-Q", NO_BASKET, close=NOW + timedelta(days=3))
+    result = await scanner(exchange, validity=timedelta(hours=1)).scan()
+    expiry = {b.event: b.expires_at for b in result.baskets}
+    assert expiry == {
+        "KXSOON-P": NOW + timedelta(minutes=20),
+        "KXLATE-Q": NOW + timedelta(hours=1),
     }
-    values.update(changes)
-    return SMarket(**values)  # type: ignore[arg-type]
 
 
-async def test_a_stale_ask_near_expiry(exchange: KalshiExchange, standin: KalshiStandin) -> None:
-    standin.add_market(stale_market("KXHOT-1-A"))
-    [found] = (await scanner(exchange).scan()).opportunities
-    assert (found.market, found.side, found.source) == ("KXHOT-1-A", Side.YES, EXPIRY_SOURCE)
-    assert found.edge == D("0.1330")  # 0.55 − 0.40 − 0.017 fee
-    assert found.confidence == D("0.5")
-    assert found.expires_at == NOW + timedelta(hours=1)
-    assert "last traded at 0.55" in found.title
-
-
-@pytest.mark.parametrize(
-    "changes",
-    [
-        {"close_time": NOW + timedelta(days=5)},  # not near expiry
-        {"yes_bid": D("0.38")},  # tight spread: the market moved, the trade is the stale one
-        {"volume_24h": 0},  # no trade in the last day
-        {"last_price": D("0.42")},  # the edge is under the fee
-        {"status": "closed"},
-    ],
-)
-async def test_no_stale_quote(
-    exchange: KalshiExchange, standin: KalshiStandin, changes: dict[str, object]
+async def test_the_events_fee_multiplier_counts(
+    exchange: KalshiExchange, standin: KalshiStandin
 ) -> None:
-    standin.add_market(stale_market("KXHOT-2-A", **changes))
-    assert (await scanner(exchange).scan()).opportunities == []
-
-
-async def test_a_stale_no_side(exchange: KalshiExchange, standin: KalshiStandin) -> None:
-    standin.add_market(
-        stale_market("KXHOT-3-A", yes_bid=D("0.60"), yes_ask=D("0.75"), last_price=D("0.40"))
+    add_event(standin, "KXFEE-R", NO_BASKET, size=50, fee_multiplier=0.5)
+    add_event(standin, "KXFEE-S", NO_BASKET, size=50, fee_multiplier=2.0)  # fees eat it
+    basket = only((await scanner(exchange).scan()).baskets)
+    assert basket.event == "KXFEE-R"
+    assert basket.fees == sum(
+        (taker_fee(50, p, D("0.5")) for p in (D("0.60"), D("0.65"), D("0.67"))), D(0)
     )
-    [found] = (await scanner(exchange).scan()).opportunities
-    assert found.side is Side.NO
-    assert found.edge == D("0.1830")  # NO at 0.40 when NO last traded at 0.60, 0.017 fee
 
 
 # --- the whole universe -------------------------------------------------------------------
@@ -297,7 +288,7 @@ async def test_a_full_scan_of_15000_markets(
     assert result.events_scanned == events
     assert result.pages == math.ceil(events / 200)
     assert (result.errors, result.complete) == (0, True)
-    assert result.opportunities == []  # the generated universe is priced without arbitrage
+    assert result.baskets == []  # the generated universe is priced without arbitrage
     pages = standin.calls("events")
     assert len(pages) == result.pages
     assert all(p.query["with_nested_markets"] == "true" for p in pages)
@@ -314,20 +305,20 @@ async def test_a_failed_page_ends_the_scan_with_what_was_read(
     assert not result.complete
     assert (result.pages, result.events_scanned, result.errors) == (1, 200, 1)
     assert "failed after 3 attempts" in result.first_error
-    assert result.opportunities == []
+    assert result.baskets == []
 
 
 async def test_malformed_records_are_skipped_and_counted(
     exchange: KalshiExchange, standin: KalshiStandin
 ) -> None:
     legs = add_event(standin, "KXWIN-M", NO_BASKET)
-    add_event(standin, "KXWIN-N", YES_BASKET)
+    add_event(standin, "KXWIN-N", NO_BASKET)
     standin.update_market(legs[1], overrides={"yes_bid_dollars": "1.7"})
     result = await scanner(exchange).scan()
     assert result.errors == 1 and "outside 0..1" in result.first_error
     assert result.markets_scanned == 5
     # The damaged event lost a leg, so it has no basket; the other one is intact.
-    assert {o.market.rsplit("-", 1)[0] for o in result.opportunities} == {"KXWIN-N"}
+    assert {b.event for b in result.baskets} == {"KXWIN-N"}
 
 
 async def test_concurrent_callers_share_one_scan(

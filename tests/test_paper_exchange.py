@@ -26,8 +26,8 @@ from director.exchanges.base import (
     OrderNotFound,
 )
 from director.exchanges.paper import PaperAccount, PaperExchange
-from director.exchanges.paper_sim import Kind, Simulator, step_of, time_of
-from director.fees import taker_fee
+from director.exchanges.paper_sim import MAKER_FEE_SERIES, Kind, Simulator, step_of, time_of
+from director.fees import maker_fee, taker_fee
 from director.models import (
     Fill,
     Market,
@@ -273,7 +273,58 @@ async def test_resting_buy_fills_as_maker_when_a_later_quote_crosses_it(
     assert account.reserved == 0 and account.positions_cost == price * 10 and account.balanced
 
 
-async def test_resting_sell_fills_when_the_bid_rises_to_it(
+async def test_a_buy_bigger_than_the_touch_walks_the_book_and_rests_the_rest(
+    stores: OpenStore, clock: FakeClock
+) -> None:
+    ex = await open_paper(await stores("walk.db"), clock, cash="100000")
+    market = longest_lived(ex)
+    ask, depth = ask_of(market, YES), market.yes_ask_size
+    assert depth is not None and depth > 0
+    limit = ask + D("0.01")
+    order = await ex.place_order(request(market.ticker, limit, 2 * depth + 7, "w1"))
+    # Two levels taken, each a taker fill with its own fee; the rest rests at the limit.
+    fills = await ex.get_fills()
+    assert [(f.price, f.quantity, f.is_taker) for f in fills] == [
+        (ask, depth, True),
+        (limit, depth, True),
+    ]
+    assert all(f.fee == taker_fee(f.quantity, f.price) for f in fills)
+    assert order.status is OrderStatus.RESTING and order.remaining == 7
+    account = await ex.account()
+    assert account.reserved == limit * 7 and account.balanced
+    # The next buyer meets the moved quote.
+    [moved] = await ex.get_markets([market.ticker])
+    assert ask_of(moved, YES) > limit
+
+
+async def test_a_maker_fill_on_a_maker_fee_series_pays_the_maker_fee(
+    stores: OpenStore, clock: FakeClock
+) -> None:
+    ex = await open_paper(await stores("maker.db"), clock, n_markets=40, cash="100000")
+    markets = [
+        m
+        for m in ex.markets_snapshot().values()
+        if m.ticker.split("-")[0] in MAKER_FEE_SERIES
+        and m.yes_bid
+        and m.yes_ask
+        and m.yes_ask - m.yes_bid >= D("0.02")
+    ]
+    assert markets
+    placed = []
+    for i, market in enumerate(markets):
+        inside = (market.yes_bid or D(0)) + D("0.01")  # better than the touch: first in line
+        placed.append(await ex.place_order(request(market.ticker, inside, 5, f"m{i}")))
+
+    async def any_maker(fills: list[Fill]) -> bool:
+        return any(not f.is_taker for f in fills)
+
+    fills = await step_until(ex, clock, any_maker, limit=200)
+    maker = [f for f in fills if not f.is_taker]
+    assert maker and all(f.fee == maker_fee(f.quantity, f.price) > 0 for f in maker)
+    assert (await ex.account()).balanced
+
+
+async def test_a_resting_sell_fills_as_maker_at_its_price(
     ex: PaperExchange, clock: FakeClock
 ) -> None:
     market = longest_lived(ex)
@@ -291,8 +342,8 @@ async def test_resting_sell_fills_when_the_bid_rises_to_it(
 
     fills = await step_until(ex, clock, sold)
     [fill] = [f for f in fills if f.action is SELL]
+    # A maker fill at its own price; BTC markets charge no maker fee.
     assert (fill.price, fill.quantity, fill.fee, fill.is_taker) == (price, 6, D(0), False)
-    assert bid_of((await ex.get_markets([market.ticker]))[0], YES) >= price
     assert await ex.get_balance() == cash_before + price * 6
     [position] = await ex.get_positions()
     assert position.quantity == 4
@@ -642,8 +693,7 @@ async def test_a_restart_continues_the_same_account(stores: OpenStore) -> None:
     assert reopened.markets_snapshot() == snapshot
     # Resting orders keep their idempotency across the restart.
     [resting] = [o for o in await reopened.get_resting_orders() if o.client_order_id == "b"]
-    markets = sorted(snapshot.values(), key=lambda m: m.ticker)
-    assert await reopened.place_order(request(markets[1].ticker, D("0.02"), 9, "b", side=NO)) == (
+    assert await reopened.place_order(request(resting.market, D("0.02"), 9, "b", side=NO)) == (
         resting
     )
 
@@ -798,6 +848,8 @@ def check_books(
         amount = fill.price * fill.quantity
         if fill.is_taker:
             assert fill.fee == taker_fee(fill.quantity, fill.price)
+        elif fill.market.split("-")[0] in MAKER_FEE_SERIES:
+            assert fill.fee == maker_fee(fill.quantity, fill.price)
         else:
             assert fill.fee == 0
         if fill.action is BUY:

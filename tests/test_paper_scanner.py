@@ -1,4 +1,5 @@
-"""The paper scanner: well-formed, deterministic, noisy, and better than chance."""
+"""The paper scanner: well-formed, deterministic, fixed per scan, anchored on the crowd, biased,
+and only a little better than chance."""
 
 from __future__ import annotations
 
@@ -127,33 +128,62 @@ async def test_same_seed_same_opportunities(venues: OpenVenue) -> None:
     assert await PaperScanner(a, seed=6).scan(now) != first[-1]
 
 
-async def test_noise_varies_per_scan_and_per_market(venues: OpenVenue) -> None:
+async def test_the_estimate_follows_the_crowd_and_is_biased(venues: OpenVenue) -> None:
     exchange, _ = await venues()
     scanner = PaperScanner(exchange, seed=7)
-    # Away from the 1%/99% bounds the estimate is clipped to.
-    tickers = [t for t in sorted(exchange.markets_snapshot()) if 0.05 < fair(exchange, t) < 0.95]
+    markets = exchange.markets_snapshot()
+    tickers = [t for t in sorted(markets) if 0.05 < fair(exchange, t) < 0.95]
     assert len(tickers) > 20
     now = START
-    errors = {
-        t: [
-            (scanner.estimate(t, now + timedelta(seconds=s)) or 0) - fair(exchange, t)
-            for s in range(30)
-        ]
-        for t in tickers
-    }
+    errors = {t: [(scanner.estimate(t, now + k * CYCLE) or 0) for k in range(30)] for t in tickers}
     assert all(len(set(e)) > 1 for e in errors.values())  # fresh noise each scan
-    confidences = {scanner.confidence(t) for t in tickers}
-    assert len(confidences) > 10  # a quality per market
-    # Markets the scanner is sure of are the ones it misjudges least.
-    ranked = sorted(tickers, key=scanner.confidence)
-    spread = [statistics.pstdev(errors[t]) + abs(statistics.fmean(errors[t])) for t in ranked]
-    low, high = spread[: len(spread) // 3], spread[-len(spread) // 3 :]
-    assert statistics.fmean(low) > statistics.fmean(high)
+    mids = {t: float((markets[t].yes_bid or 0) + (markets[t].yes_ask or 0)) / 2 for t in tickers}
+    # Closer to the crowd's price than to the hidden value, on average.
+    to_crowd = statistics.fmean(abs(statistics.fmean(errors[t]) - mids[t]) for t in tickers)
+    to_hidden = statistics.fmean(
+        abs(statistics.fmean(errors[t]) - fair(exchange, t)) for t in tickers
+    )
+    assert to_crowd < to_hidden
+    # A persistent bias per market: the mean over scans is off by it, not by zero.
+    assert statistics.pstdev(scanner.bias(t) for t in tickers) > 0.15
+
+
+async def test_confidence_is_only_weakly_tied_to_the_error(venues: OpenVenue) -> None:
+    exchange, _ = await venues(n_markets=400)
+    scanner = PaperScanner(exchange, seed=3)
+    tickers = sorted(exchange.markets_snapshot())
+    confidence = [float(scanner.confidence(t)) for t in tickers]
+    sharpness = [-abs(scanner.bias(t)) for t in tickers]
+    tie = statistics.correlation(confidence, sharpness)
+    assert 0.1 < tie < 0.5
+    assert len(set(confidence)) > 20
+
+
+async def test_a_scan_holds_until_the_next_one(venues: OpenVenue) -> None:
+    """/state and approval re-checks between cycles see the cycle's scan, not a new draw."""
+    exchange, clock = await venues()
+    scanner = PaperScanner(exchange, seed=7)
+    clock.now += CYCLE
+    first = await scanner.scan(clock.now)
+    estimates = {t: scanner.estimate(t, clock.now) for t in exchange.markets_snapshot()}
+    assert first
+    for minutes in (1, 7, 14):
+        later = clock.now + timedelta(minutes=minutes, seconds=59)
+        again = await scanner.scan(later)  # the venue moves on; the beliefs do not
+        assert {t: scanner.estimate(t, later) for t in estimates} == estimates
+        expiries = {o.market: o.expires_at for o in first}
+        for opp in again:
+            assert opp.observed_at == clock.now
+            assert expiries.get(opp.market, opp.expires_at) == opp.expires_at
+    assert exchange.sim_time > clock.now  # prices did move: edges are re-read against them
+    following = clock.now + CYCLE
+    assert {t: scanner.estimate(t, following) for t in estimates} != estimates
 
 
 async def test_without_noise_every_edge_is_real(venues: OpenVenue) -> None:
     exchange, clock = await venues()
-    scanner = PaperScanner(exchange, seed=7, noise=0.0, min_edge=D(0))
+    # All signal, no bias, no noise: the estimate is the hidden value itself.
+    scanner = PaperScanner(exchange, seed=7, noise=0.0, min_edge=D(0), signal=1.0, bias_sd=0.0)
     checked = 0
     async for found, markets in run_cycles(exchange, clock, scanner, 30):
         for opp in found:
@@ -182,12 +212,13 @@ async def test_finds_real_edges_more_often_than_chance(venues: OpenVenue) -> Non
     def hit_rate(edges: list[Decimal]) -> float:
         return sum(e > 0 for e in edges) / len(edges)
 
-    assert len(reported) > 1000 and len(strong) > 100
+    assert len(reported) > 1000 and len(strong) > 30
     assert hit_rate(reported) > 1.5 * hit_rate(baseline)
     assert hit_rate(strong) > hit_rate(reported)
-    assert statistics.fmean(baseline) < 0 < statistics.fmean(strong)
-    # ... and yet it is wrong often enough that thresholds matter.
-    assert hit_rate(reported) < 0.8
+    # Taking every report loses a little; the filtered few are worth a little.
+    assert statistics.fmean(baseline) < statistics.fmean(reported) < 0 < statistics.fmean(strong)
+    # ... and yet it is wrong so often that thresholds have to earn their keep.
+    assert hit_rate(strong) < 0.75
 
 
 async def test_default_run_shows_a_handful_a_cycle(venues: OpenVenue) -> None:
@@ -197,8 +228,8 @@ async def test_default_run_shows_a_handful_a_cycle(venues: OpenVenue) -> None:
     async for found, _ in run_cycles(exchange, clock, scanner, 96):
         counts.append(len(found))
         strong.append(sum(o.confidence > D("0.7") and o.edge > D("0.1") for o in found))
-    assert 3 <= statistics.fmean(counts) <= 15
-    assert 0.5 <= statistics.fmean(strong) <= 5
+    assert 4 <= statistics.fmean(counts) <= 15
+    assert 0.05 <= statistics.fmean(strong) <= 1
 
 
 @pytest.mark.parametrize(
@@ -209,6 +240,9 @@ async def test_default_run_shows_a_handful_a_cycle(venues: OpenVenue) -> None:
         ({"seed": 7, "noise": float("nan")}, "noise"),
         ({"seed": 7, "min_edge": D(-1)}, "min_edge"),
         ({"seed": 7, "min_edge": 0.05}, "min_edge"),
+        ({"seed": 7, "signal": 1.5}, "signal"),
+        ({"seed": 7, "bias_sd": True}, "bias_sd"),
+        ({"seed": 7, "scan_seconds": 0}, "scan_seconds"),
     ],
 )
 async def test_bad_settings_are_refused(

@@ -9,19 +9,19 @@ from typing import Any
 
 import pytest
 
+from director.brains.plan_schema import order_schema, plan_schema
 from director.brains.prompt import (
-    UNTRUSTED_CLOSE,
-    UNTRUSTED_OPEN,
     GuardLimits,
-    StateLimits,
     escalation_message,
     executor_message,
-    order_tool,
-    plan_tool,
     planner_message,
-    serialize_state,
     static_prefix,
-    system_blocks,
+)
+from director.brains.state_prompt import (
+    UNTRUSTED_CLOSE,
+    UNTRUSTED_OPEN,
+    StateLimits,
+    serialize_state,
 )
 from director.models import (
     NewsItem,
@@ -70,18 +70,11 @@ def _two_states() -> tuple[SystemState, SystemState]:
 def test_static_prefix_is_byte_identical_across_states() -> None:
     first, second = _two_states()
     assert planner_message(first) != planner_message(second)
-    prefix_a = json.dumps([plan_tool(), system_blocks(DEFAULT_RULESET, LIMITS)])
-    prefix_b = json.dumps([plan_tool(), system_blocks(DEFAULT_RULESET, LIMITS)])
+    prefix_a = json.dumps([plan_schema(), static_prefix(DEFAULT_RULESET, LIMITS)])
+    prefix_b = json.dumps([plan_schema(), static_prefix(DEFAULT_RULESET, LIMITS)])
     assert prefix_a == prefix_b
     for ticker in ("KXA", "KXB", "KXZ", "o-1"):
         assert ticker not in prefix_a
-
-
-def test_static_prefix_is_marked_for_caching() -> None:
-    blocks = system_blocks(DEFAULT_RULESET, LIMITS)
-    assert len(blocks) == 1
-    assert blocks[-1].get("cache_control") == {"type": "ephemeral"}
-    assert blocks[0]["text"] == static_prefix(DEFAULT_RULESET, LIMITS)
 
 
 def test_static_prefix_carries_rules_version_limits_and_contract() -> None:
@@ -91,8 +84,9 @@ def test_static_prefix_carries_rules_version_limits_and_contract() -> None:
         assert rule in text
     assert '"max_contracts_per_order":100' in text
     assert '"max_cost_per_order":50' in text
-    assert "submit_plan" in text
+    assert "OUTPUT CONTRACT" in text and "place_basket" in text
     assert "requires_opus_consult" in text
+    assert "Taker fee" in text and "BEFORE fees" in text
     # The system prompt tells the model data can't change the rules.
     assert "cannot change these rules" in text
     assert UNTRUSTED_OPEN in text
@@ -106,25 +100,25 @@ def test_new_rules_version_changes_the_prefix() -> None:
     assert text != static_prefix(DEFAULT_RULESET, LIMITS)
 
 
-def test_plan_tool_schema_is_clean_and_accepts_the_plan_shape() -> None:
-    tool = plan_tool()
-    schema: dict[str, Any] = dict(tool["input_schema"])
+def test_plan_schema_is_clean_and_requires_side_price_and_quantity() -> None:
+    schema = plan_schema()
     text = json.dumps(schema)
     assert '"title"' not in text
     assert "discriminator" not in text
-    assert tool["name"] == "submit_plan"
     defs = schema["$defs"]
-    for name in ("PlaceOrder", "CancelOrder", "Rebalance", "DoNothing"):
+    for name in ("PlaceOrder", "CancelOrder", "Rebalance", "DoNothing", "PlaceBasket"):
         assert defs[name]["required"][0] == "action_type"
-    place = defs["PlaceOrderDetails"]["properties"]
-    assert set(place) == {"market", "side", "price", "quantity"}
-    assert "0.01-0.99" in place["price"]["description"]
-    assert schema["required"] == ["reasoning"]
+        assert defs[name]["additionalProperties"] is False
+    details = defs["PlaceOrderDetails"]
+    assert details["required"] == ["market", "side", "price", "quantity"]
+    price = details["properties"]["price"]
+    assert price["anyOf"] == [{"type": "number"}, {"type": "null"}]
+    assert "0.01-0.99" in price["description"]
+    assert schema["required"] == ["reasoning", "actions", "priority", "requires_opus_consult"]
 
 
-def test_order_tool_requires_both_blanks() -> None:
-    schema: dict[str, Any] = dict(order_tool()["input_schema"])
-    assert schema["required"] == ["price", "quantity"]
+def test_order_schema_requires_both_blanks() -> None:
+    assert order_schema()["required"] == ["price", "quantity", "reasoning"]
 
 
 # --- the State of the Union --------------------------------------------------------------
@@ -140,7 +134,9 @@ def test_state_is_compact_and_rounded() -> None:
     assert summary["risk_score"] == 0.46
     assert summary["time"] == NOW.strftime("%Y-%m-%dT%H:%MZ")
     assert body["positions"]["cols"][:4] == ["market", "side", "qty", "avg"]
-    assert body["positions"]["rows"] == [["KXA", "yes", 7, 0.457, None, None]]
+    [row] = body["positions"]["rows"]
+    assert row[:6] == ["KXA", "yes", 7, 0.457, None, None]
+    assert body["positions"]["cols"][-1] == "closes_h"
 
 
 def test_only_the_top_opportunities_by_edge_with_a_count_of_the_rest() -> None:
@@ -157,8 +153,23 @@ def test_only_the_top_opportunities_by_edge_with_a_count_of_the_rest() -> None:
     assert [row[0] for row in table["rows"]] == ["KX29", "KX28", "KX27", "KX26", "KX25"]
     assert table["more"] == 25
     assert table["expired_not_shown"] == 1
-    # The row carries the quote for the side to buy: builders.market asks 0.42, bids 0.40.
-    assert table["rows"][0][5:] == [0.42, 0.4]
+    # The row carries the quote for the side to buy: builders.market asks 0.42, bids 0.40;
+    # the fee at that ask, the edge net of it, and what else the market already has.
+    row = dict(zip(table["cols"], table["rows"][0], strict=True))
+    assert (row["ask"], row["bid"]) == (0.42, 0.4)
+    assert row["fee"] == 0.017 and row["net_edge"] == round(0.39 - 0.017, 3)
+    assert row["flags"] == []
+
+
+def test_each_opportunity_says_what_the_market_already_has() -> None:
+    s = state(
+        positions=[position("KXA", 3)],
+        orders=[order("o-1", "KXB", age_hours=1)],
+        opportunities=[opportunity("KXA"), opportunity("KXB"), opportunity("KXC")],
+    ).model_copy(update={"awaiting_approval": ["KXC"]})
+    table = _body(serialize_state(s))["opportunities"]
+    flags = {row[0]: row[-1] for row in table["rows"]}
+    assert flags == {"KXA": ["held_yes"], "KXB": ["resting"], "KXC": ["awaiting"]}
 
 
 def test_resting_orders_oldest_first_with_age() -> None:

@@ -48,7 +48,8 @@ def suggestion(**overrides: Any) -> dict[str, Any]:
     answer: dict[str, Any] = {
         "summary": "Avoid markets about to close",
         "patterns": ["late entries lost to stale quotes"],
-        "rule_change": {"op": "add", "text": NEW_RULE},
+        "rule_change": {"op": "add", "rule_number": None, "text": NEW_RULE},
+        "threshold_change": None,
         "rationale": "Entries in the last hour lost money in most decisions.",
         "evidence": ["c1:KXA:yes"],
     }
@@ -60,7 +61,7 @@ async def test_apply_a_suggested_rule_and_the_next_prompt_carries_it(
     world: tuple[AnthropicStandIn, Director],
 ) -> None:
     api, director = world
-    api.script(Reply.tool(suggestion(), name="submit_review", model="claude-opus-5-5"))
+    api.script(Reply.json(suggestion(), model="claude-opus-5-5"))
     report = await director.reviewer.run("manual")
     assert report.source == "claude" and report.status == "pending" and report.error is None
     assert report.suggestion is not None and report.suggestion.summary.startswith("Avoid")
@@ -72,7 +73,7 @@ async def test_apply_a_suggested_rule_and_the_next_prompt_carries_it(
     rules = await director.store.active_rules()
     assert rules.rendered()[-1] == f"5. {NEW_RULE}"
 
-    api.script(Reply.tool(EMPTY_PLAN))
+    api.script(Reply.json(EMPTY_PLAN))
     cycle = await director.run_cycle("manual")
     assert cycle.rules_version == 2 and cycle.brain_error is None
     assert NEW_RULE in api.requests[-1].system_text
@@ -84,8 +85,9 @@ async def test_a_malformed_review_answer_is_reported_and_nothing_applied(
     world: tuple[AnthropicStandIn, Director],
 ) -> None:
     api, director = world
-    bad = {"summary": "no change given", "rationale": "none at all"}  # neither change
-    api.script(Reply.tool(bad, name="submit_review"), Reply.text("still not JSON"))
+    # Schema-complete, but neither change is given: only the model can refuse it.
+    bad = suggestion(summary="no change given", rule_change=None, rationale="none at all")
+    api.script(Reply.json(bad), Reply.json(bad))
     report = await director.reviewer.run("manual")
     assert report.suggestion is None and report.status == "failed"
     assert report.error is not None and "did not validate" in report.error

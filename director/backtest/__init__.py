@@ -6,4 +6,4 @@ Claude brain be backtested twice with no second API spend.
 """
 
 # The brains a backtest can run; the baselines live in baselines.py.
-BRAINS = ("rules", "naive", "none", "claude")
+BRAINS = ("rules", "naive", "naive-once", "none", "claude")

@@ -5,6 +5,9 @@
 - `naive` takes every opportunity the scanners report, in the order SENSE ranks them, at the
   largest size the guard allows: no confidence or edge filter, no concern for risk beyond the
   hard limits. It is what a trader gets by wiring a scanner straight to an order placer.
+- `naive-once` is `naive` that buys each market at most once: never a market it holds, has
+  an order working on, or ever held. It separates the judgement of the rules brain from its
+  refusal to pile into the same market cycle after cycle.
 """
 
 from __future__ import annotations
@@ -123,4 +126,26 @@ class NaiveBrain:
             details=PlaceOrderDetails(
                 market=opportunity.market, side=opportunity.side, price=price, quantity=quantity
             )
+        )
+
+
+class NaiveOnceBrain(NaiveBrain):
+    """`naive`, but each market bought at most once."""
+
+    name = "naive-once"
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self._seen: set[str] = set()  # markets held or worked on at some cycle
+
+    def plan(self, state: SystemState, rules: RuleSet) -> Plan:
+        self._seen.update(p.market for p in state.open_positions)
+        self._seen.update(o.market for o in state.pending_orders)
+        self._seen.update(state.awaiting_approval)
+        fresh = [o for o in state.active_opportunities if o.market not in self._seen]
+        plan = super().plan(state.model_copy(update={"active_opportunities": fresh}), rules)
+        return plan.model_copy(
+            update={
+                "reasoning": plan.reasoning.replace("Baseline `naive`", "Baseline `naive-once`")
+            }
         )

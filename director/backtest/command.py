@@ -35,6 +35,10 @@ class BacktestOptions:
     out: Path | None
     allow_api_spend: bool
     replay_dir: Path = DEFAULT_REPLAY_DIR
+    # A recording (omega-director record) to replay instead of the simulator.
+    replay: Path | None = None
+    # The simulator's regime (director/exchanges/paper_scenarios.py).
+    scenario: str = "base"
 
 
 def brains_from(brain: str | None, compare: str | None) -> tuple[str, ...]:
@@ -65,6 +69,13 @@ async def run_command(
     console = console or Console()
     progress_console = progress_console or Console(stderr=True)
     brains = brains_from(options.brain, options.compare)
+    out = options.out or DEFAULT_OUT
+    if out.exists() and not out.is_dir():
+        raise BacktestError(f"{out} exists and is not a directory: choose another --out")
+    if options.replay is not None and options.scenario != "base":
+        raise BacktestError("--scenario stresses the simulator; a --replay plays what was recorded")
+    if options.replay is not None:
+        return await _replay_command(options, brains, settings, console, progress_console)
     config = BacktestConfig(
         days=options.days,
         seed=options.seed,
@@ -73,10 +84,8 @@ async def run_command(
         db_dir=options.out,
         replay_dir=options.replay_dir,
         allow_api_spend=options.allow_api_spend,
+        scenario=options.scenario,
     )
-    out = options.out or DEFAULT_OUT
-    if out.exists() and not out.is_dir():
-        raise BacktestError(f"{out} exists and is not a directory: choose another --out")
     # One "account created" line per brain says nothing a backtest user needs.
     logging.getLogger("director.exchanges.paper").setLevel(logging.WARNING)
     with ProgressBar(progress_console) as bar:
@@ -85,4 +94,33 @@ async def run_command(
     report = write_json(result, out / "report.json")
     chart = plot_equity(result, out / "equity.png")
     console.print(f"Saved {report} and {chart}")
+    return 0
+
+
+async def _replay_command(
+    options: BacktestOptions,
+    brains: tuple[str, ...],
+    settings: Settings,
+    console: Console,
+    progress_console: Console,
+) -> int:
+    """`--replay DIR`: the same table, report and chart, over a recording."""
+    from director.backtest.recorded import ReplayConfig, run_replay_backtest
+
+    assert options.replay is not None
+    config = ReplayConfig(
+        recording=options.replay,
+        brains=brains,
+        approvals=options.approvals,
+        db_dir=options.out,
+        replay_dir=options.replay_dir,
+        allow_api_spend=options.allow_api_spend,
+    )
+    out = options.out or DEFAULT_OUT
+    with ProgressBar(progress_console) as bar:
+        result = await run_replay_backtest(config, settings, progress=bar)
+    print_report(result, console)
+    report = write_json(result, out / "report.json")
+    chart = plot_equity(result, out / "equity.png")
+    console.print(f"Replayed {options.replay}; saved {report} and {chart}")
     return 0

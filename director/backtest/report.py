@@ -29,6 +29,7 @@ from rich.table import Table
 
 from director.backtest.runner import BacktestResult, BrainRuntime, RunSetup
 from director.backtest.tally import BrainResult
+from director.backtest.trader_report import trader_dict, trader_rows
 
 JSON_FORMAT = 1
 _CENT = Decimal("0.01")
@@ -70,6 +71,7 @@ def setup_dict(setup: RunSetup) -> dict[str, Any]:
             "approval_cost_threshold": _money(setup.approval_cost_threshold),
         },
         "models": dict(setup.models),
+        "scenario": setup.scenario,
     }
 
 
@@ -121,6 +123,7 @@ def brain_dict(result: BrainResult, setup: RunSetup) -> dict[str, Any]:
             "step_seconds": result.period_seconds,
             "values": [_money(v) for v in result.equity],
         },
+        **trader_dict(result.trader),
     }
 
 
@@ -195,6 +198,7 @@ def _rows(r: BrainResult) -> list[tuple[str, str]]:
         ("AI tokens", f"{ai.tokens:,}"),
         ("AI cost", f"${ai.cost_usd:,.4f}"),
         ("Brain errors / fallback cycles", f"{r.brain_errors} / {r.fallback_cycles}"),
+        *trader_rows(r.trader),
     ]
 
 
@@ -203,7 +207,7 @@ def results_table(result: BacktestResult) -> Table:
     table = Table(
         title=(
             f"Backtest · seed {setup.seed} · {setup.days} days · {setup.cycles} cycles of "
-            f"{setup.cycle_seconds}s · approvals: {setup.approvals}"
+            f"{setup.cycle_seconds}s · approvals: {setup.approvals} · scenario {setup.scenario}"
         ),
         title_justify="left",
     )

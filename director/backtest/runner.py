@@ -1,8 +1,9 @@
 """Run the real Director against the paper venue on a simulated clock, one brain at a time.
 
 Every brain compared gets its own fresh database and paper account with the same seed and the
-same start time, so they all see the same market path (the simulator's markets never react to
-orders). A cycle runs at every OMEGA_CYCLE_SECONDS of simulated time; the clock jumps, nothing
+same start time, so they all see the same market path: the hidden probabilities, the crowd and
+the settlements never react to orders; only a brain's own quotes carry its price impact.
+A cycle runs at every OMEGA_CYCLE_SECONDS of simulated time; the clock jumps, nothing
 sleeps. Approval requests are decided by the policy (`approve` or `reject`) right after the
 cycle that raised them, by the same `decide_approval` path a Telegram press takes, re-check
 included.
@@ -16,7 +17,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -24,15 +25,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from director.backtest import BRAINS
-from director.backtest.baselines import NaiveBrain, NoneBrain
+from director.backtest.baselines import NaiveBrain, NaiveOnceBrain, NoneBrain
+from director.backtest.claims import ClaimRecorder
 from director.backtest.metrics import hit_rate, trade_results
 from director.backtest.replay import RecordReplayTransport, ReplayStats, ResponseCache
 from director.backtest.simclock import SimClock
 from director.backtest.tally import BacktestReporter, BrainResult, MeteredBrain, RunTally
+from director.backtest.trader_metrics import trader_metrics
 from director.brains.base import Brain
 from director.brains.rules import RulesBrain
 from director.director import Director
 from director.exchanges.paper import PaperExchange
+from director.exchanges.paper_scenarios import scenario_named
 from director.scanners.paper_scanner import PaperScanner
 from director.scanners.sources import ScannerSource
 from director.settings import Settings
@@ -71,6 +75,11 @@ class BacktestConfig:
     db_dir: Path | None = None
     replay_dir: Path = Path("omega-replay")
     allow_api_spend: bool = False
+    # The simulator's regime (paper_scenarios.py): `base`, or a stress scenario.
+    scenario: str = "base"
+    # Run on each brain's fresh store before its first cycle (the review's evidence saves the
+    # suggested rules there). Not part of the report.
+    prepare: Callable[[Store], Awaitable[None]] | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.days, bool) or not isinstance(self.days, int):
@@ -90,6 +99,10 @@ class BacktestConfig:
             raise BacktestError(f"--approvals must be approve or reject, got {self.approvals!r}")
         if self.start.tzinfo is None:
             raise BacktestError("the start time must be timezone-aware")
+        try:
+            scenario_named(self.scenario)
+        except ValueError as exc:
+            raise BacktestError(f"--scenario: {exc}") from None
 
     def cycles(self, cycle_seconds: int) -> int:
         return self.days * 86_400 // cycle_seconds
@@ -114,6 +127,7 @@ class RunSetup:
     daily_loss_limit: Decimal
     approval_cost_threshold: Decimal
     models: dict[str, str] = field(default_factory=dict)
+    scenario: str = "base"
 
 
 @dataclass(frozen=True)
@@ -168,6 +182,7 @@ def describe_setup(config: BacktestConfig, settings: Settings) -> RunSetup:
         daily_loss_limit=settings.daily_loss_limit,
         approval_cost_threshold=paper.approval_cost_threshold,
         models=models,
+        scenario=config.scenario,
     )
 
 
@@ -231,13 +246,19 @@ async def _run_brain(
             n_markets=settings.paper_markets,
             starting_cash=settings.paper_starting_cash,
             clock=clock,
+            scenario=scenario_named(config.scenario),
         )
-        scanner = PaperScanner(exchange, seed=config.seed)
+        if config.prepare is not None:
+            await config.prepare(store)
+        scanner = PaperScanner(exchange, seed=config.seed, scan_seconds=settings.cycle_seconds)
         if name == "claude":
             inner, transport, client = _claude_brain(settings, store, clock, config)
         else:
             inner = _offline_brain(name, settings)
-        brain = MeteredBrain(inner)
+        claims = ClaimRecorder(
+            inner, max_contracts=settings.max_order_contracts, max_cost=settings.max_order_cost
+        )
+        brain = MeteredBrain(claims)
         reporter = BacktestReporter()
         director = Director(
             settings=settings,
@@ -261,7 +282,7 @@ async def _run_brain(
             clock.advance(setup.cycle_seconds)
             if progress is not None:
                 progress(name, done, setup.cycles)
-        result = await _finish(tally, director, exchange, brain, reporter)
+        result = await _finish(tally, director, exchange, brain, reporter, claims)
         return result, None if transport is None else transport.stats
     finally:
         if director is not None:
@@ -278,12 +299,17 @@ async def _finish(
     exchange: PaperExchange,
     brain: MeteredBrain,
     reporter: BacktestReporter,
+    claims: ClaimRecorder,
 ) -> BrainResult:
     """Mark the book once more after the last cycle, and count trades and fees."""
     final = await director.sense()
     fills = await exchange.get_fills()
     settled = {s.market: s.result for s in await exchange.settlements()}
     account = await exchange.account()
+    traded = sorted({f.market for f in fills})
+    results = {m.ticker: m.result for m in await exchange.get_markets(traded)}
+    pnl = final.equity - tally.start_equity
+    trader = trader_metrics(fills, results, claims.log, pnl)
     return tally.result(
         final_equity=final.equity,
         hits=hit_rate(trade_results(fills, settled)),
@@ -293,6 +319,7 @@ async def _finish(
         ai=brain.usage,
         alerts=reporter.alerts,
         expired=reporter.expired,
+        trader=trader,
     )
 
 
@@ -301,6 +328,8 @@ def _offline_brain(name: str, settings: Settings) -> Brain:
         return RulesBrain(settings)
     if name == "naive":
         return NaiveBrain(settings)
+    if name == "naive-once":
+        return NaiveOnceBrain(settings)
     if name == "none":
         return NoneBrain()
     raise BacktestError(f"unknown brain {name!r}")

@@ -19,6 +19,7 @@ from director.backtest.metrics import (
     reason_kind,
     sharpe_like,
 )
+from director.backtest.trader_metrics import TraderMetrics
 from director.brains.base import Brain, LLMCall, ThinkContext, ThinkResult
 from director.models import SystemState
 from director.reporting import ApprovalDecision, ApprovalRequest, CycleReport
@@ -59,7 +60,9 @@ class AiUsage:
                 input_tokens=usage.input_tokens + call.input_tokens,
                 output_tokens=usage.output_tokens + call.output_tokens,
                 cache_read_tokens=usage.cache_read_tokens + call.cache_read_tokens,
-                cache_write_tokens=usage.cache_write_tokens + call.cache_write_tokens,
+                cache_write_tokens=usage.cache_write_tokens
+                + call.cache_write_tokens
+                + call.cache_write_1h_tokens,
                 cost_usd=usage.cost_usd + call.cost_usd,
             )
         return usage
@@ -141,6 +144,8 @@ class BrainResult:
     escalations: int
     failed_cycles: int
     alerts: int
+    # The trader's metrics (trader_metrics.py); None where a run could not compute them.
+    trader: TraderMetrics | None = None
 
     @property
     def start_equity(self) -> Decimal:
@@ -220,6 +225,7 @@ class RunTally:
         ai: AiUsage,
         alerts: int,
         expired: int,
+        trader: TraderMetrics | None = None,
     ) -> BrainResult:
         equity = (*self.equity, final_equity)
         returns = cycle_returns(equity)
@@ -264,6 +270,7 @@ class RunTally:
             escalations=self.escalations,
             failed_cycles=self.failed_cycles,
             alerts=alerts,
+            trader=trader,
         )
 
 

@@ -24,7 +24,8 @@ class LLMCall:
     input_tokens: int = 0
     output_tokens: int = 0
     cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
+    cache_write_tokens: int = 0  # 5-minute cache writes
+    cache_write_1h_tokens: int = 0
     latency_ms: float = 0.0
     cost_usd: Decimal = Decimal(0)
     ok: bool = True
@@ -52,9 +53,21 @@ class ThinkResult:
 
 
 @dataclass(frozen=True)
+class RecentAction:
+    """One action of a recent cycle and what became of it, for the planner's memory."""
+
+    cycle_id: int
+    action: str  # Action.describe()
+    status: str  # ActionStatus value
+    reason: str = ""  # the guard's reason, or the outcome
+
+
+@dataclass(frozen=True)
 class ThinkContext:
     cycle_id: int
     now: datetime
+    # The last cycles' actions, oldest first (the director fills it; empty in unit tests).
+    recent: tuple[RecentAction, ...] = ()
 
 
 class Brain(Protocol):

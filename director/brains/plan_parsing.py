@@ -1,16 +1,15 @@
-"""Turn what a model said into a Plan, accepting the shapes real models produce.
+"""Turn a model's decoded answer into a Plan, smoothing over the shapes real models produce.
 
-A model's answer is untrusted input. This module only finds the JSON and smooths over
-harmless variations (code fences, prose around the JSON, "YES" for "yes", an action whose
-details were written inline, a list serialized as a string); the pydantic `Plan` in
-director.models is the single validator and decides what is acceptable. Nothing here guesses
-at meaning: two different plans in one answer is an error, not a choice.
+A model's answer is untrusted input, even when decoded against a schema. This module only
+smooths over harmless variations ("YES" for "yes", an action whose details were written
+inline, a list serialized as a string, a plan wrapped in {"plan": ...}); the pydantic `Plan`
+in director.models is the single validator and decides what is acceptable. Nothing here
+guesses at meaning.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -19,11 +18,9 @@ from pydantic import ValidationError
 
 from director.models import ACTION_ADAPTER, Action, Plan
 
-# Far beyond any real answer (max_tokens bounds it); stops a pathological input from costing
-# quadratic scanning time.
+# Far beyond any real answer (max_tokens bounds it): a longer one is refused unread.
 MAX_ANSWER_CHARS = 200_000
 _MAX_ERRORS_SHOWN = 8
-_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_-]*)[ \t]*\r?\n(.*?)```", re.DOTALL)
 _PLAN_KEYS = frozenset({"reasoning", "actions", "priority", "requires_opus_consult"})
 _ACTION_KEYS = frozenset({"action_type", "details"})
 
@@ -31,15 +28,6 @@ _ACTION_KEYS = frozenset({"action_type", "details"})
 class PlanParseError(ValueError):
     """The answer holds no valid plan. The message is short and safe to quote back to the
     model in a repair request and to show the operator."""
-
-
-def parse_plan(answer: str | Mapping[str, Any]) -> Plan:
-    """A Plan from a tool input (a mapping) or a text answer; raises PlanParseError."""
-    if isinstance(answer, str):
-        payload: Any = extract_json_object(answer)
-    else:
-        payload = answer
-    return validate_plan(payload)
 
 
 def validate_plan(payload: Any) -> Plan:
@@ -59,52 +47,6 @@ def parse_action(payload: Any) -> Action:
         return ACTION_ADAPTER.validate_python(_normalize_action(payload))
     except ValidationError as exc:
         raise PlanParseError(describe_validation_error(exc)) from None
-
-
-def extract_json_object(text: str) -> dict[str, Any]:
-    """The one plan-like JSON object in `text`: inside code fences, after prose, or bare."""
-    if len(text) > MAX_ANSWER_CHARS:
-        raise PlanParseError(f"the answer is too long ({len(text)} characters)")
-    stripped = text.strip()
-    if not stripped:
-        raise PlanParseError("the answer is empty; expected a JSON plan")
-    candidates: list[dict[str, Any]] = []
-    for match in _FENCE.finditer(stripped):
-        candidates.extend(_objects_in(match.group(2)))
-    if not candidates:
-        candidates = _objects_in(stripped)
-    if not candidates:
-        raise PlanParseError("no JSON object found in the answer; expected a JSON plan")
-    plans = [c for c in candidates if _PLAN_KEYS & c.keys() or _wrapped_plan(c) is not None]
-    if not plans:
-        if len(candidates) == 1:
-            return candidates[0]
-        raise PlanParseError("the answer has JSON objects but none looks like a plan")
-    distinct: list[dict[str, Any]] = []
-    for plan in plans:
-        if plan not in distinct:
-            distinct.append(plan)
-    if len(distinct) > 1:
-        raise PlanParseError(f"the answer holds {len(distinct)} different plans; give exactly one")
-    return distinct[0]
-
-
-def _objects_in(text: str) -> list[dict[str, Any]]:
-    """Top-level JSON objects anywhere in `text` (objects nested in one are not repeated)."""
-    # Decimal, never float: a price must reach the plan exactly as the model wrote it.
-    decoder = json.JSONDecoder(parse_float=Decimal)
-    found: list[dict[str, Any]] = []
-    position = text.find("{")
-    while position != -1:
-        try:
-            value, end = decoder.raw_decode(text, position)
-        except ValueError:
-            position = text.find("{", position + 1)
-            continue
-        if isinstance(value, dict):
-            found.append(value)
-        position = text.find("{", end)
-    return found
 
 
 def _wrapped_plan(candidate: Mapping[str, Any]) -> Mapping[str, Any] | None:

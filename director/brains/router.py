@@ -12,6 +12,14 @@ while it answers; otherwise the fallback, with the operator told once.
 - A plan that did not validate is not an outage (the API answered); ClaudeBrain reports it
   through ThinkResult.error on its own no-op plan.
 
+- Misconfiguration (HTTP 400/401/403/404/413: a bad key, an unknown model, no access, a request
+  the API refuses): the same fallback, but the alert says what to fix, /state shows it until a
+  call succeeds, and the API is tried again only every OMEGA_AI_MISCONFIGURED_RETRY_SECONDS,
+  not every cycle as if it would pass.
+- Unchanged world (OMEGA_SKIP_UNCHANGED): when nothing material changed since the last cycle
+  Claude planned (brains/unchanged.py) and no order is stale, no call is made and the cycle
+  reports "unchanged since cycle N".
+
 The ClaudeBrain records its calls through the ledger itself, as each one returns; this
 router only reads spend, so nothing is counted twice.
 """
@@ -21,7 +29,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
@@ -33,14 +41,15 @@ from director.brains.base import (
     UsageLedger,
     day_start,
 )
-from director.brains.claude import BrainUnavailable
+from director.brains.claude_errors import BrainUnavailable, clip
+from director.brains.unchanged import fingerprint, has_stale_orders
 from director.models import Plan, SystemState
 from director.rulebook import RuleSet
 from director.settings import Settings
 
 log = logging.getLogger(__name__)
 
-Mode = Literal["claude", "fallback", "over_budget"]
+Mode = Literal["claude", "fallback", "over_budget", "misconfigured", "unchanged"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,7 @@ class BrainStatus:
     last_error: str | None
     down_since: datetime | None
     failed_cycles: int
+    retry_at: datetime | None = None  # set while misconfigured: the next API attempt
 
     def summary(self) -> str:
         spend = (
@@ -63,6 +73,12 @@ class BrainStatus:
         )
         if self.mode == "over_budget":
             return f"AI over budget ({spend}): rules brain until 00:00 UTC"
+        if self.retry_at is not None:
+            since = f" since {self.down_since:%H:%M} UTC" if self.down_since else ""
+            return (
+                f"AI MISCONFIGURED{since} ({self.last_error}); next try "
+                f"{self.retry_at:%H:%M} UTC; {spend}"
+            )
         if self.degraded:
             since = f" since {self.down_since:%H:%M} UTC" if self.down_since else ""
             return f"AI DEGRADED{since} ({self.last_error}); {spend}"
@@ -89,6 +105,8 @@ class RoutedBrain:
         self._ledger = ledger
         self._budget = settings.daily_budget_usd
         self._on_failure = settings.brain_fallback
+        self._skip_unchanged = settings.skip_unchanged
+        self._misconfigured_retry = timedelta(seconds=settings.ai_misconfigured_retry_seconds)
         self._clock = clock
         self._mode: Mode = "claude"
         self._budget_alerted_for: date | None = None
@@ -96,6 +114,9 @@ class RoutedBrain:
         self._down_since: datetime | None = None
         self._last_error: str | None = None
         self._failed_cycles = 0
+        self._retry_at: datetime | None = None
+        # (fingerprint of the state, cycle id) of the last cycle Claude planned.
+        self._planned: tuple[str, int] | None = None
 
     @property
     def degraded(self) -> bool:
@@ -111,10 +132,8 @@ class RoutedBrain:
             last_error=self._last_error,
             down_since=self._down_since,
             failed_cycles=self._failed_cycles,
+            retry_at=self._retry_at,
         )
-
-    async def spend_today(self) -> Decimal:
-        return await self._ledger.llm_spend_since(day_start(self._clock()))
 
     async def close(self) -> None:
         try:
@@ -124,13 +143,17 @@ class RoutedBrain:
 
     async def think(self, state: SystemState, rules: RuleSet, context: ThinkContext) -> ThinkResult:
         now = self._clock()
+        key = fingerprint(state, rules) if self._skip_unchanged else None
+        planned = self._planned
+        if planned is not None and key == planned[0] and not has_stale_orders(state, rules):
+            return self._unchanged(planned[1])
         try:
             self._spent = await self._ledger.llm_spend_since(day_start(now))
         except Exception as exc:
             # Without the day's spend the cap can't be honoured: no AI call this cycle.
             log.exception("cannot read today's AI spend")
             result = await self._run_fallback(state, rules, context)
-            result.error = _clip(
+            result.error = clip(
                 f"cannot read today's AI spend ({type(exc).__name__}); "
                 f"{result.brain} planned this cycle",
                 300,
@@ -139,25 +162,80 @@ class RoutedBrain:
 
         if self._spent >= self._budget:
             return await self._over_budget(state, rules, context, now)
+        if self._retry_at is not None and now < self._retry_at:
+            return await self._while_misconfigured(state, rules, context)
         self._mode = "claude"
 
         try:
             result = await self._primary.think(state, rules, context)
         except BrainUnavailable as exc:
+            if exc.misconfigured:
+                return await self._on_misconfiguration(state, rules, context, now, exc)
             return await self._on_outage(state, rules, context, now, exc.message, exc.calls)
         except Exception as exc:
             # A bug or an SDK surprise must not stop the loop: same path as an outage.
             log.exception("the claude brain failed unexpectedly")
-            reason = _clip(f"{type(exc).__name__}: {exc}", 200)
+            reason = clip(f"{type(exc).__name__}: {exc}", 200)
             return await self._on_outage(state, rules, context, now, reason, [])
 
-        if self._down_since is not None:
-            result.alerts.append(
-                f"Claude brain recovered: answering again after {self._failed_cycles} "
-                f"cycle(s) on the fallback (down since {self._down_since:%Y-%m-%d %H:%M} UTC)."
+        self._recovered(result)
+        if key is not None and result.error is None:
+            self._planned = (key, context.cycle_id)
+        return result
+
+    def _unchanged(self, since: int) -> ThinkResult:
+        self._mode = "unchanged"
+        return ThinkResult(
+            plan=Plan.no_op(
+                f"Unchanged since cycle {since}: nothing material moved and no order is stale, "
+                "so no AI call this cycle."
+            ),
+            brain="claude (unchanged)",
+        )
+
+    def _recovered(self, result: ThinkResult) -> None:
+        if self._down_since is None:
+            return
+        result.alerts.append(
+            f"Claude brain recovered: answering again after {self._failed_cycles} "
+            f"cycle(s) on the fallback (down since {self._down_since:%Y-%m-%d %H:%M} UTC)."
+        )
+        log.info("claude brain recovered")
+        self._down_since, self._failed_cycles, self._last_error = None, 0, None
+        self._retry_at = None
+
+    async def _on_misconfiguration(
+        self,
+        state: SystemState,
+        rules: RuleSet,
+        context: ThinkContext,
+        now: datetime,
+        exc: BrainUnavailable,
+    ) -> ThinkResult:
+        first = self._retry_at is None
+        self._retry_at = now + self._misconfigured_retry
+        self._failed_cycles += 1
+        self._last_error = exc.message
+        self._down_since = self._down_since or now
+        log.error("claude brain misconfigured (%s); next try %s", exc.message, self._retry_at)
+        result = await self._while_misconfigured(state, rules, context)
+        result.calls = [*exc.calls, *result.calls]
+        if first:
+            minutes = int(self._misconfigured_retry.total_seconds() // 60)
+            result.alerts.insert(
+                0,
+                f"Claude brain misconfigured: {exc.message}. This will not pass by itself: "
+                f"fix the setting named and restart. Until then the {self._fallback.name} brain "
+                f"plans and the API is tried again every {minutes} min.",
             )
-            log.info("claude brain recovered")
-            self._down_since, self._failed_cycles, self._last_error = None, 0, None
+        return result
+
+    async def _while_misconfigured(
+        self, state: SystemState, rules: RuleSet, context: ThinkContext
+    ) -> ThinkResult:
+        self._mode = "misconfigured"
+        result = await self._run_fallback(state, rules, context, label="misconfigured")
+        result.error = clip(f"AI brain misconfigured: {self._last_error}", 400)
         return result
 
     async def _over_budget(
@@ -207,7 +285,7 @@ class RoutedBrain:
         else:
             result = await self._run_fallback(state, rules, context)
             consequence = f"The {self._fallback.name} brain plans until it recovers."
-        result.error = _clip(f"AI brain failed: {reason}", 400)
+        result.error = clip(f"AI brain failed: {reason}", 400)
         result.calls = [*calls, *result.calls]
         if first:
             result.alerts.insert(0, f"Claude brain unavailable: {reason}. {consequence}")
@@ -221,7 +299,7 @@ class RoutedBrain:
             result = await self._fallback.think(state, rules, context)
         except Exception as exc:
             log.exception("the fallback brain failed too")
-            reason = _clip(f"{type(exc).__name__}: {exc}", 200)
+            reason = clip(f"{type(exc).__name__}: {exc}", 200)
             return ThinkResult(
                 plan=Plan.no_op(f"The fallback brain failed ({reason}); no new orders."),
                 brain=brain,
@@ -230,8 +308,3 @@ class RoutedBrain:
             )
         result.brain = brain
         return result
-
-
-def _clip(text: str, limit: int) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

@@ -10,7 +10,8 @@ from datetime import timedelta
 from decimal import ROUND_FLOOR, Decimal
 
 from director.brains.base import ThinkContext, ThinkResult
-from director.fees import fee_per_contract, taker_fee
+from director.brains.rules_baskets import take_baskets
+from director.fees import fee_per_contract, trade_fee
 from director.models import (
     Action,
     CancelOrder,
@@ -30,6 +31,16 @@ from director.settings import Settings
 
 def _money(value: Decimal) -> str:
     return f"${value:,.2f}"
+
+
+# The rules brain's sizing, in words: the Claude planner's prompt states it (brains/prompt.py),
+# so both brains size the same way. It describes RulesBrain._size: change both together.
+SIZING_RULE = (
+    "Kelly = edge / (1 - price); stake = equity x kelly_fraction x Kelly x confidence; then at "
+    "most summary.headroom.per_order dollars (the smallest of the cost limit per order, cash and "
+    "exposure headroom); quantity = floor(stake / (price + fee per contract)), at most "
+    "max_contracts_per_order, stepped down until price x quantity + the rounded fee fits."
+)
 
 
 class RulesBrain:
@@ -62,6 +73,19 @@ class RulesBrain:
         elif state.safe_mode:
             reason = f" ({state.safe_mode_reason})" if state.safe_mode_reason else ""
             notes.append(f"Safe mode is on{reason}: no new orders.")
+
+        if state.unknown_data:
+            # Issue 12: a failed read is a placeholder ($0 cash, no positions), and a risk
+            # score over it means nothing: propose nothing from it, not even a sell.
+            failed = ", ".join(state.unknown_data)
+            notes.append(f"{failed} unknown (that read failed): no proposal from unknown data.")
+            return Plan(reasoning=" ".join(notes), actions=[], priority=Priority.HIGH)
+
+        if state.trading_halt:
+            # Issue 13: the exchange takes nothing now (maintenance, a pause); resting orders
+            # stay as they are. Propose nothing rather than a list the guard will refuse.
+            notes.append(f"Exchange not trading ({state.trading_halt}): nothing to do until then.")
+            return Plan(reasoning=" ".join(notes), actions=[], priority=Priority.LOW)
 
         # Rule 1: preserve capital.
         if state.current_risk_score > t.risk_limit:
@@ -105,6 +129,18 @@ class RulesBrain:
             notes.append(note)
             if orders and priority is Priority.LOW:
                 priority = Priority.MEDIUM
+        if may_add and state.basket_opportunities:
+            baskets, note = take_baskets(
+                state,
+                t,
+                max_contracts=self._max_contracts,
+                max_cost=self._max_cost,
+                max_exposure=self._max_exposure,
+            )
+            actions.extend(baskets)
+            notes.append(note)
+            if baskets and priority is Priority.LOW:
+                priority = Priority.MEDIUM
 
         if not actions:
             notes.append("Nothing to do this cycle.")
@@ -134,12 +170,13 @@ class RulesBrain:
             {o.market for o in state.pending_orders}
             | {p.market for p in state.open_positions}
             | set(state.awaiting_approval)
+            | set(state.unresolved_orders)
         )
         fresh = [o for o in qualified if o.market not in busy]
         if len(fresh) < len(qualified):
             text += (
-                f" {len(qualified) - len(fresh)} already held, working or awaiting approval: "
-                "skipped."
+                f" {len(qualified) - len(fresh)} already held, working, awaiting approval or "
+                "being reconciled: skipped."
             )
         fresh.sort(key=lambda o: (-o.edge, -o.confidence, o.market))
         if not fresh:
@@ -172,6 +209,7 @@ class RulesBrain:
     def _size(
         self, opportunity: Opportunity, state: SystemState, rules: RuleSet
     ) -> PlaceOrder | None:
+        # SIZING_RULE states this in words for the Claude planner: change both together.
         """A fraction of the Kelly stake, scaled by confidence, within the per-order limits."""
         market = state.markets.get(opportunity.market)
         price = market.ask(opportunity.side) if market else None
@@ -184,12 +222,18 @@ class RulesBrain:
         stake = min(stake, self._max_cost, state.portfolio_cash)
         headroom = self._max_exposure * state.equity - state.exposure
         stake = min(stake, headroom)
-        per_contract = price + fee_per_contract(price)
+        fees = market.fees if market else None  # the market's own (issue 13), else standard
+        if fees is not None and not fees.modelled:
+            return None  # the guard would refuse it: a fee schedule we cannot price
+        per_contract = price + fee_per_contract(price, fees)
         quantity = int((stake / per_contract).to_integral_value(rounding=ROUND_FLOOR))
         quantity = min(quantity, self._max_contracts)
         # The fee rounds up to the cent: step down until the whole cost fits.
         cap = min(self._max_cost, state.portfolio_cash)
-        while quantity > 0 and price * quantity + taker_fee(quantity, price) > cap:
+        while (
+            quantity > 0
+            and price * quantity + trade_fee(quantity, price, fees, at=state.timestamp) > cap
+        ):
             quantity -= 1
         if quantity < 1:
             return None

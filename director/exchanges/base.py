@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
+from director.baskets import BasketIntent, BasketResult
 from director.models import Fill, Market, Order, OrderRequest, Position
 
 
@@ -56,3 +57,15 @@ class Exchange(Protocol):
     async def cancel_order(self, order_id: str) -> Order: ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class BasketVenue(Protocol):
+    """A venue that can trade a basket over one event as one unit (Kalshi's batched create
+    inside an order group). One without it refuses place_basket."""
+
+    async def place_basket(self, basket: BasketIntent, client_order_id: str) -> BasketResult:
+        """Re-price from fresh books, then send every leg at once, immediate-or-cancel; take
+        back any uneven excess. Idempotent on `client_order_id` (each leg's id derives from
+        it). Failures are reported in the result, never raised after anything was sent."""
+        ...

@@ -7,12 +7,14 @@ module is the venue over both:
 - Time: every public call first advances the simulation to the step at or before `clock()`
   (`advance_to` does it for any time). Calls are serialized by a lock; the simulated clock never
   goes backwards.
-- Orders are limit orders. A buy priced at or above the current ask of its side fills at once, as
-  taker, at the ask, paying Kalshi's taker fee; depth at the touch is unlimited (documented
-  simplification: orders here are small against real books). Otherwise it rests, holding back
-  price × quantity of cash, and fills whole, as maker (no fee) at its own price, at the first
-  later step whose quote crosses it. Sells mirror this against the bid and may only sell
-  contracts held and not already offered by other resting sells. Orders never move the market.
+- Orders are limit orders against finite books (paper_fills.py). A buy takes what it can at
+  once, level by level up to its limit, as taker, paying Kalshi's taker fee per level; what it
+  takes moves the quote (price impact that decays). The rest rests, holding back price ×
+  quantity of cash, and fills (partly or whole) as maker at its own price when the step's
+  flow reaches it in the queue, more often when the value moved against it; maker-fee series
+  pay Kalshi's maker fee (cash for it is kept free while the order rests). Sells mirror this
+  against the bid and may only sell contracts held and not already offered by other resting
+  sells. Trading moves only this account's quotes, never the hidden probabilities.
 - Positions are held per (market, side) at an average cost. Buying the side opposite a held one
   opens a second position rather than netting it as Kalshi does; the pair pays exactly $1 at
   settlement, so money is right either way, and `sell` is how a position is reduced.
@@ -46,7 +48,9 @@ from director.exchanges.paper_book import (
     Settlement,
     price_cents,
 )
+from director.exchanges.paper_scenarios import SCENARIOS, Scenario
 from director.exchanges.paper_sim import (
+    SimMarket,
     Simulator,
     step_of,
 )
@@ -116,9 +120,11 @@ class PaperExchange:
         n_markets: int,
         starting_cash: Decimal,
         clock: Callable[[], datetime] = wall_clock,
+        scenario: Scenario = SCENARIOS["base"],
     ) -> PaperExchange:
         """The account in `store`, created on first use; later opens continue it (the seed
-        and starting cash saved at creation win over the arguments)."""
+        and starting cash saved at creation win over the arguments). The scenario is not
+        saved: it is the regime of this run (backtests name one; live paper runs `base`)."""
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise ValueError(f"seed must be an integer, got {seed!r}")
         if (
@@ -140,10 +146,12 @@ class PaperExchange:
         now = _aware(clock())
         book = await load_book(store, n_markets)
         create = book is None
+        if book is not None:
+            book.sim.scenario = scenario
         if book is None:
             step = step_of(now)
             book = Book(
-                sim=Simulator.genesis(seed=seed, n_markets=n_markets, step=step),
+                sim=Simulator.genesis(seed=seed, n_markets=n_markets, step=step, scenario=scenario),
                 starting_cash=starting_cash,
                 cash=starting_cash,
                 fees_paid=ZERO,
@@ -181,6 +189,10 @@ class PaperExchange:
         return exchange
 
     # --- the Exchange port ---------------------------------------------------------------
+
+    # A create is applied inside place_order, in the director's own database: a lookup that
+    # misses it means it never happened, with no latency to wait out (director/reconcile.py).
+    creates_apply_at_once = True
 
     async def get_balance(self) -> Decimal:
         async with self._lock:
@@ -245,8 +257,19 @@ class PaperExchange:
                 _same_request(existing, request)
                 return existing
             order = self._mutate(lambda: book.place(request, now))
+            self._cache_key = None  # a taking order moved the quote within the step
             await self._flush()
             return order
+
+    async def order_by_client_id(self, market: str, client_order_id: str) -> Order | None:
+        """The order `client_order_id` created on `market`, in any status, or None: how the
+        director settles an order whose outcome it did not record (director/reconcile.py)."""
+        async with self._lock:
+            book = await self._sync(self._now())
+            found = book.resting_by_client(client_order_id)
+            if found is None:
+                found = await self._saved_order("client_order_id", client_order_id)
+        return found if found is not None and found.market == market else None
 
     async def cancel_order(self, order_id: str) -> Order:
         """Cancel a resting order, releasing what it held back. Canceling a canceled order
@@ -390,6 +413,7 @@ class PaperExchange:
             raise ExchangeError(f"the paper exchange cannot read its database: {exc}") from exc
         if book is None:
             raise ExchangeError("the paper account vanished from the database")
+        book.sim.scenario = self._book.sim.scenario
         self._book = book
         self._stale = False
         self._cache_key = None
@@ -406,7 +430,7 @@ class PaperExchange:
         if self._snapshot is None:
             self._snapshot = {}
             for sim_market in self._book.sim.open_markets():
-                market = self._cache.get(sim_market.ticker) or sim_market.to_market()
+                market = self._cache.get(sim_market.ticker) or self._public(sim_market)
                 self._snapshot[sim_market.ticker] = self._cache[sim_market.ticker] = market
         return self._snapshot
 
@@ -417,8 +441,13 @@ class PaperExchange:
             sim_market = self._book.sim.markets.get(ticker)
             if sim_market is None:
                 return None
-            market = self._cache[ticker] = sim_market.to_market()
+            market = self._cache[ticker] = self._public(sim_market)
         return market
+
+    def _public(self, sim_market: SimMarket) -> Market:
+        if not sim_market.is_open:
+            return sim_market.to_market()
+        return sim_market.to_market(self._book.sim.depth(sim_market))
 
     async def _saved_markets(self, tickers: Iterable[str]) -> dict[str, Market]:
         found: dict[str, Market] = {}

@@ -12,6 +12,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 from director.exchanges.base import ExchangeError, InsufficientFunds, MarketClosed, OrderNotFound
+from director.exchanges.paper_fills import commit_take, plan_take, resting_fill
 from director.exchanges.paper_sim import (
     CENTS,
     STEPS_PER_HOUR,
@@ -19,7 +20,7 @@ from director.exchanges.paper_sim import (
     Simulator,
     time_of,
 )
-from director.fees import taker_fee
+from director.fees import maker_fee, taker_fee
 from director.models import (
     CENT,
     Fill,
@@ -38,6 +39,8 @@ AVG_PRICE_STEP = Decimal("0.0001")
 # older ones are read from the database on demand.
 RETAIN_STEPS = 48 * STEPS_PER_HOUR
 _CATCH_UP_LOG_STEPS = 12 * STEPS_PER_HOUR
+# Per contract: no maker fill can cost more (ceil(0.0175 × n × 0.25) ≤ 0.02 × n for n ≥ 1).
+MAKER_FEE_HOLD = Decimal("0.02")
 
 
 @dataclass(frozen=True)
@@ -225,62 +228,71 @@ class Book:
         self.account_dirty = True
 
     def _match(self, at: datetime) -> None:
-        """Fill every resting order the new quotes cross, at its own price, as maker."""
+        """Fill what the step's flow reaches of every resting order, at its price, as maker
+        (paper_fills.py decides how much)."""
+        sim = self.sim
         for order in list(self.resting.values()):
-            market = self.sim.markets[order.market]
-            cents = price_cents(order.price)
-            if order.action is OrderAction.BUY:
-                ask = market.ask_cents(order.side)
-                crossed = ask is not None and ask <= cents
-            else:
-                bid = market.bid_cents(order.side)
-                crossed = bid is not None and bid >= cents
-            if crossed:
+            market = sim.markets[order.market]
+            qty = resting_fill(
+                market, sim.depth(market), order, sim.fair(market.ticker), sim.seed, sim.step
+            )
+            if qty == 0:
+                continue
+            left = order.remaining - qty
+            status = OrderStatus.FILLED if left == 0 else OrderStatus.RESTING
+            updated = order.model_copy(update={"remaining": left, "status": status})
+            if left == 0:
                 del self.resting[order.order_id]
-                filled = order.model_copy(update={"remaining": 0, "status": OrderStatus.FILLED})
-                self.orders_dirty[order.order_id] = (filled, at)
-                self._fill(filled, order.remaining, order.price, ZERO, taker=False, at=at)
+            else:
+                self.resting[order.order_id] = updated
+            self.orders_dirty[order.order_id] = (updated, at)
+            fee = maker_fee(qty, order.price) if sim.maker_fee_applies(market) else ZERO
+            self._fill(updated, qty, order.price, fee, taker=False, at=at)
 
     # --- orders --------------------------------------------------------------------------
 
     def place(self, request: OrderRequest, now: datetime) -> Order:
-        """Execute a validated request; refusals raise before anything changes."""
+        """Execute a validated request; refusals raise before anything changes. What the
+        order can take at once it takes, level by level up to its limit, as taker; the rest
+        rests at the limit."""
         market = self.sim.markets.get(request.market)
         if market is None or not market.is_open:
             raise MarketClosed(f"market {request.market} is not open for trading")
         cents = price_cents(request.price)
-        qty, side = request.quantity, request.side
-        if request.action is OrderAction.BUY:
-            ask = market.ask_cents(side)
-            if ask is not None and cents >= ask:
-                fill_price = CENTS[ask]
-                fee = taker_fee(qty, fill_price)
-                self._require_cash(fill_price * qty + fee, request, "with the taker fee")
-                order = self._new_order(request, OrderStatus.FILLED, 0, now)
-                self._fill(order, qty, fill_price, fee, taker=True, at=now)
-                return order
-            self._require_cash(request.price * qty, request, "to rest")
-            order = self._new_order(request, OrderStatus.RESTING, qty, now)
-            self.cash -= request.price * qty
+        qty, side, action = request.quantity, request.side, request.action
+        if action is OrderAction.SELL:
+            self._check_sellable(request)
+        depth = self.sim.depth(market)
+        levels = plan_take(market, depth, side, action, qty, cents)
+        fills = [(CENTS[c], n, taker_fee(n, CENTS[c])) for c, n in levels]
+        left = qty - sum(n for _, n, _ in fills)
+        if action is OrderAction.BUY:
+            taken_cost = sum((price * n + fee for price, n, fee in fills), ZERO)
+            needed = taken_cost + request.price * left
+            if left and self.sim.maker_fee_applies(market):
+                needed += MAKER_FEE_HOLD * left
+            self._require_cash(needed, request, "with the taker fee" if fills else "to rest")
+        status = OrderStatus.RESTING if left else OrderStatus.FILLED
+        order = self._new_order(request, status, left, now)
+        commit_take(market, depth, side, action, levels)
+        for price, n, fee in fills:
+            self._fill(order, n, price, fee, taker=True, at=now)
+        if left:
+            if action is OrderAction.BUY:
+                self.cash -= request.price * left
             self.resting[order.order_id] = order
-            return order
-        held = self.holdings.get((request.market, side))
+        return order
+
+    def _check_sellable(self, request: OrderRequest) -> None:
+        held = self.holdings.get((request.market, request.side))
         held_qty = held.quantity if held else 0
-        offered = self.offered(request.market, side)
-        if qty > held_qty - offered:
+        offered = self.offered(request.market, request.side)
+        if request.quantity > held_qty - offered:
             also = f", {offered} already offered by resting sells" if offered else ""
             raise ExchangeError(
-                f"cannot sell {qty} {side.value} of {request.market}: {held_qty} held{also}"
+                f"cannot sell {request.quantity} {request.side.value} of {request.market}: "
+                f"{held_qty} held{also}"
             )
-        bid = market.bid_cents(side)
-        if bid is not None and cents <= bid:
-            fill_price = CENTS[bid]
-            order = self._new_order(request, OrderStatus.FILLED, 0, now)
-            self._fill(order, qty, fill_price, taker_fee(qty, fill_price), taker=True, at=now)
-            return order
-        order = self._new_order(request, OrderStatus.RESTING, qty, now)
-        self.resting[order.order_id] = order
-        return order
 
     def cancel(self, order_id: str, now: datetime) -> Order:
         order = self.resting.get(order_id)
@@ -296,11 +308,25 @@ class Book:
         self.account_dirty = True
         return canceled
 
+    def maker_fees_due(self) -> Decimal:
+        """An upper bound of the maker fees resting buys may still pay: cash kept free for
+        them, so a maker fill never takes the balance below zero."""
+        return sum(
+            (
+                MAKER_FEE_HOLD * o.remaining
+                for o in self.resting.values()
+                if o.action is OrderAction.BUY
+                and self.sim.maker_fee_applies(self.sim.markets[o.market])
+            ),
+            ZERO,
+        )
+
     def _require_cash(self, needed: Decimal, request: OrderRequest, why: str) -> None:
-        if needed > self.cash:
+        available = self.cash - self.maker_fees_due()
+        if needed > available:
             raise InsufficientFunds(
                 f"{request.action.value} {request.quantity} {request.side.value} of "
-                f"{request.market} needs ${needed} {why}; ${self.cash} available"
+                f"{request.market} needs ${needed} {why}; ${available} available"
             )
 
     def _new_order(
@@ -332,8 +358,9 @@ class Book:
             holding = self.holdings.setdefault(key, Holding(0, ZERO))
             holding.quantity += qty
             holding.cost += amount
-            if taker:  # a maker buy paid from its reserve, which left with the resting order
-                self.cash -= amount + fee
+            # A maker buy's price was paid from its reserve (price × remaining, which shrank
+            # with this fill); only its fee comes out of cash.
+            self.cash -= amount + fee if taker else fee
         else:
             holding = self.holdings[key]
             if qty == holding.quantity:

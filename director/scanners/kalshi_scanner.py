@@ -1,25 +1,32 @@
-"""The full-universe Kalshi scanner: every open event, every market, one pass.
+"""The full-universe Kalshi scanner: every open event in one pass, baskets that are sure.
 
 It reads `GET /events?with_nested_markets=true&status=open` page by page (200 events a page),
-so all legs of an event come from one response, quoted at the same moment, which is what an
-intra-event arbitrage needs. It finds:
+so all legs of an event come from one response, and reports each intra-event arbitrage as ONE
+basket opportunity (director.models.BasketOpportunity) — never its legs one by one, which a
+brain could only buy as naked directional bets. Only what is mathematically sure is reported:
 
-- **Event baskets** in mutually exclusive events (at most one market resolves YES):
-  - NO basket: buying NO on every leg pays at least n − 1 dollars, so when the YES bids sum
-    above 1 plus fees the profit is locked in whatever happens (confidence high);
-  - YES basket: buying YES on every leg pays 1 dollar if exactly one leg resolves YES, so when
-    the YES asks sum below 1 after fees it profits, unless the event can end with no winner,
-    which Kalshi's data does not rule out (confidence lower).
-  The best candidates are re-priced from fresh order books before they are reported.
-- **Near-expiry stale quotes**: a market closing soon, with a wide spread, traded in the last
-  day above the price now asked for one side: the ask looks stale. A heuristic, reported
-  with modest confidence.
+- a NO basket over a mutually exclusive event (at most one leg resolves YES): buying NO on
+  every open leg pays at least n − 1 dollars a basket, so it is reported when the YES bids sum
+  above 1 by more than the fees;
+- a YES basket only when the event is mutually exclusive AND its legs' strikes provably cover
+  every expiration value (director.baskets.strikes_cover_everything): then exactly one leg
+  resolves YES and the basket pays 1 dollar; a list of named outcomes proves nothing (an
+  unlisted one can win), so it is never a YES basket.
 
-Every edge is net of Kalshi's taker fee (rounded up per order, at `reference_contracts`), in
-dollars per contract; a basket's edge is split evenly over its legs, because the edge is only
-real when every leg is bought. A failed page ends the scan early with what was read so far
-and counts as an error; a malformed record is skipped and counted. Scans never overlap: a
-second caller waits for the scan in progress and gets its result.
+An event with a leg we could not read, a non-binary leg, or a closed leg that has not lost is
+skipped: the missing leg might be the winner. Candidates found on the listing's best quotes
+(before fees: a series may waive them) are then sized on fresh order books, many per
+`GET /markets/orderbooks`, by walking every leg's depth with its market's own fee schedule
+(director.baskets.price_basket; a leg whose fees cannot be read or modelled drops its basket); a
+basket is reported with its legs, the baskets every
+book can fill, total cost, fees, guaranteed payout, net profit and settlement time. A basket
+with more legs than one batched send can carry is skipped and counted, since it could not be
+traded as one unit.
+
+The old per-market "stale quote" heuristic is gone: its edge was the last trade price minus
+the ask, which is not an edge. A failed page ends the scan early with what was read so far and
+counts as an error; a malformed record is skipped and counted. Scans never overlap: a second
+caller waits for the scan in progress and gets its result.
 """
 
 from __future__ import annotations
@@ -27,35 +34,47 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_FLOOR, Decimal
+from decimal import Decimal
 from typing import Protocol
 
+from director.baskets import (
+    Ask,
+    BasketPrice,
+    FeeFunction,
+    LegBook,
+    price_basket,
+    strikes_cover_everything,
+)
 from director.exchanges.base import ExchangeError
-from director.exchanges.kalshi_models import KalshiEvent, KalshiMarket, Orderbook, Page
-from director.fees import taker_fee
-from director.models import CENT, ONE, Opportunity, Side
+from director.exchanges.kalshi.baskets import DEFAULT_MAX_LEGS
+from director.exchanges.kalshi.batch import BOOKS_PER_REQUEST, asks
+from director.exchanges.kalshi.models import KalshiEvent, KalshiMarket, Orderbook, Page
+from director.fees import FeeSchedule, trade_fee
+from director.models import ONE, BasketLeg, BasketOpportunity, Opportunity, Side
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-EDGE_PLACES = Decimal("0.0001")
-ZERO = Decimal(0)
-
 ARB_SOURCE = "kalshi-arb"
-EXPIRY_SOURCE = "kalshi-expiry"
-NO_BASKET_CONFIDENCE = Decimal("0.9")
-YES_BASKET_CONFIDENCE = Decimal("0.6")
-STALE_QUOTE_CONFIDENCE = Decimal("0.5")
-THIN_DEPTH_FACTOR = Decimal("0.75")
-UNCONFIRMED_FACTOR = Decimal("0.85")
+ZERO = Decimal(0)
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def no_fee(contracts: int, price: Decimal) -> Decimal:
+    """Detection's fee: none, so that no event whose fees might be waived is passed over;
+    pricing charges every leg its market's own schedule."""
+    return ZERO
+
+
+def fee_on(schedule: FeeSchedule, at: datetime) -> FeeFunction:
+    return lambda contracts, price: trade_fee(contracts, price, schedule, at=at)
 
 
 class ScanVenue(Protocol):
@@ -63,42 +82,23 @@ class ScanVenue(Protocol):
 
     def iter_event_pages(self) -> AsyncGenerator[Page[KalshiEvent], None]: ...
 
-    async def get_orderbook(self, ticker: str, *, depth: int | None = None) -> Orderbook: ...
+    async def get_orderbooks(self, tickers: Sequence[str]) -> dict[str, Orderbook]: ...
 
-
-def fee_per_contract(price: Decimal, contracts: int, multiplier: Decimal = ONE) -> Decimal:
-    return taker_fee(contracts, price, multiplier) / contracts
+    async def fee_schedule(self, event: KalshiEvent, market: KalshiMarket) -> FeeSchedule: ...
 
 
 @dataclass(frozen=True)
-class Basket:
-    """Buy `side` on every leg of a mutually exclusive event, one contract each."""
+class Candidate:
+    """A side of an event whose best quotes already make a sure basket: worth its books."""
 
     event: KalshiEvent
     side: Side
     legs: tuple[KalshiMarket, ...]
-    prices: tuple[Decimal, ...]  # what one contract of `side` costs on each leg
-    sizes: tuple[Decimal, ...]  # contracts offered at that price
-    net: Decimal  # dollars per basket after fees (for YES: if exactly one leg wins)
-    confirmed: bool = False
-
-    @property
-    def depth(self) -> Decimal:
-        return min(self.sizes)
-
-
-def basket_net(
-    side: Side, prices: Sequence[Decimal], contracts: int, multiplier: Decimal
-) -> Decimal:
-    """Profit of one basket after fees: YES pays 1, NO pays at least n − 1."""
-    fees = sum((fee_per_contract(p, contracts, multiplier) for p in prices), ZERO)
-    payout = ONE if side is Side.YES else Decimal(len(prices) - 1)
-    return payout - sum(prices, ZERO) - fees
 
 
 @dataclass(frozen=True)
 class ScanResult:
-    opportunities: list[Opportunity]
+    baskets: list[BasketOpportunity]
     markets_scanned: int
     events_scanned: int
     duration_s: float
@@ -107,8 +107,16 @@ class ScanResult:
     pages: int = 0
     complete: bool = True  # False when a page failed and the scan stopped early
     first_error: str = ""
-    baskets_confirmed: int = 0
-    baskets_rejected: int = 0  # candidates the fresh order books did not support
+    candidates: int = 0  # sides whose best quotes made a sure basket
+    baskets_rejected: int = 0  # candidates the books did not support
+    too_wide: int = 0  # sure baskets with more legs than one batched send
+    detect_s: float = 0.0  # time spent deciding which events are candidates
+    price_s: float = 0.0  # time spent walking the books
+
+    @property
+    def opportunities(self) -> list[Opportunity]:
+        """Single-market opportunities: none. A basket is one unit (see `baskets`)."""
+        return []
 
     def counters(self) -> dict[str, int]:
         return {
@@ -116,8 +124,10 @@ class ScanResult:
             "events": self.events_scanned,
             "pages": self.pages,
             "errors": self.errors,
-            "opportunities": len(self.opportunities),
+            "baskets": len(self.baskets),
+            "basket_candidates": self.candidates,
             "baskets_rejected": self.baskets_rejected,
+            "baskets_too_wide": self.too_wide,
         }
 
 
@@ -129,12 +139,42 @@ class _Tally:
     errors: int = 0
     first_error: str = ""
     complete: bool = True
-    baskets: list[Basket] = field(default_factory=list)
-    stale: list[Opportunity] = field(default_factory=list)
+    too_wide: int = 0
+    detect_s: float = 0.0
+    candidates: list[Candidate] = field(default_factory=list)
 
     def error(self, detail: str, count: int = 1) -> None:
         self.errors += count
         self.first_error = self.first_error or detail
+
+
+def open_legs(event: KalshiEvent) -> tuple[KalshiMarket, ...] | None:
+    """The legs a basket must buy, or None when no basket over this event can be sure."""
+    if not event.mutually_exclusive or event.bad_markets or not event.markets:
+        return None  # a leg we could not read might be the winner
+    legs: list[KalshiMarket] = []
+    for market in event.markets:
+        if not market.is_binary:
+            return None
+        if market.is_open:
+            legs.append(market)
+        elif market.result is not Side.NO:
+            return None  # a closed leg that has not lost could still be the winner
+    return tuple(legs) if len(legs) >= 2 else None
+
+
+def sure_sides(event: KalshiEvent) -> tuple[Side, ...]:
+    """The sides a basket over this (mutually exclusive) event is sure to pay on."""
+    strikes = [m.strike for m in event.markets]
+    known = [s for s in strikes if s is not None]
+    exhaustive = len(known) == len(strikes) and strikes_cover_everything(known)
+    return (Side.NO, Side.YES) if exhaustive else (Side.NO,)
+
+
+def top_of_book(market: KalshiMarket, side: Side) -> tuple[Ask, ...]:
+    price = market.ask(side)
+    size = market.ask_size(side)
+    return (Ask(price, size),) if price is not None and size > 0 else ()
 
 
 class UniverseScanner:
@@ -145,28 +185,20 @@ class UniverseScanner:
         exchange: ScanVenue,
         *,
         clock: Clock = utc_now,
-        min_edge: Decimal = Decimal("0.02"),
-        near_expiry: timedelta = timedelta(hours=24),
-        min_spread: Decimal = Decimal("0.05"),
         validity: timedelta = timedelta(hours=1),
-        reference_contracts: int = 10,
-        confirm_with_books: bool = True,
-        max_confirmations: int = 20,
-        book_concurrency: int = 4,
+        min_profit: Decimal = Decimal("0.01"),
+        max_contracts: int = 10_000,
+        max_legs: int = DEFAULT_MAX_LEGS,
         timer: Callable[[], float] = time.perf_counter,
     ) -> None:
-        if min_edge < 0 or reference_contracts < 1 or book_concurrency < 1:
-            raise ValueError("min_edge >= 0, reference_contracts >= 1, book_concurrency >= 1")
+        if min_profit < 0 or max_contracts < 1 or max_legs < 2:
+            raise ValueError("min_profit >= 0, max_contracts >= 1, max_legs >= 2")
         self.exchange = exchange
         self.clock = clock
-        self.min_edge = min_edge
-        self.near_expiry = near_expiry
-        self.min_spread = min_spread
         self.validity = validity
-        self.contracts = reference_contracts
-        self.confirm_with_books = confirm_with_books
-        self.max_confirmations = max_confirmations
-        self.book_concurrency = book_concurrency
+        self.min_profit = min_profit
+        self.max_contracts = max_contracts
+        self.max_legs = max_legs
         self.timer = timer
         self.last: ScanResult | None = None
         self._inflight: asyncio.Future[ScanResult] | None = None
@@ -206,21 +238,26 @@ class UniverseScanner:
                     tally.pages += 1
                     if page.errors:
                         tally.error(page.first_error, page.errors)
+                    began = self.timer()
                     for event in page.items:
                         tally.events += 1
                         tally.markets += len(event.markets)
-                        tally.baskets.extend(self.baskets(event))
-                        tally.stale.extend(self.stale_quotes(event, now))
+                        tally.candidates.extend(self.candidates(event, tally))
+                    tally.detect_s += self.timer() - began
         except ExchangeError as exc:
             tally.complete = False
             tally.error(str(exc))
             log.warning("kalshi scan stopped after %d pages: %s", tally.pages, exc)
-        baskets, rejected = await self._confirm(tally)
-        opportunities = [o for b in baskets for o in self.basket_opportunities(b, now)]
-        opportunities.extend(tally.stale)
-        opportunities.sort(key=lambda o: (-o.edge, o.market))
+        books = await self._books(tally)
+        schedules = await self._schedules(tally)
+        began = self.timer()
+        baskets = [
+            b for c in tally.candidates if (b := self.priced(c, books, schedules, now)) is not None
+        ]
+        price_s = self.timer() - began
+        baskets.sort(key=lambda b: (-b.net_profit, b.event, b.side.value))
         result = ScanResult(
-            opportunities=opportunities,
+            baskets=baskets,
             markets_scanned=tally.markets,
             events_scanned=tally.events,
             duration_s=self.timer() - started,
@@ -229,165 +266,137 @@ class UniverseScanner:
             pages=tally.pages,
             complete=tally.complete,
             first_error=tally.first_error,
-            baskets_confirmed=sum(1 for b in baskets if b.confirmed),
-            baskets_rejected=rejected,
+            candidates=len(tally.candidates),
+            baskets_rejected=len(tally.candidates) - len(baskets),
+            too_wide=tally.too_wide,
+            detect_s=tally.detect_s,
+            price_s=price_s,
         )
         log.info(
-            "kalshi scan: %d markets in %d events (%d pages) in %.2fs: %d opportunities, %d errors",
+            "kalshi scan: %d markets in %d events (%d pages) in %.2fs: %d sure baskets of %d "
+            "candidates, %d errors",
             result.markets_scanned,
             result.events_scanned,
             result.pages,
             result.duration_s,
-            len(result.opportunities),
+            len(baskets),
+            result.candidates,
             result.errors,
         )
         return result
 
-    # --- event baskets ------------------------------------------------------------------
+    # --- detection ------------------------------------------------------------------------
 
-    def _multiplier(self, event: KalshiEvent) -> Decimal:
-        return event.fee_multiplier if event.fee_multiplier is not None else ONE
-
-    def baskets(self, event: KalshiEvent) -> list[Basket]:
-        """Candidate baskets in one event, priced from the listing's quotes."""
-        if not event.mutually_exclusive or event.bad_markets:
-            # A leg we could not read might be the winner: no basket without every leg.
-            return []
-        legs: list[KalshiMarket] = []
-        for market in event.markets:
-            if market.is_open and market.is_binary:
-                legs.append(market)
-            elif market.result is not Side.NO:
-                # A closed leg that has not lost could still be the winner: no basket of the
-                # open legs is sure of anything.
-                return []
-        if len(legs) < 2:
+    def candidates(self, event: KalshiEvent, tally: _Tally | None = None) -> list[Candidate]:
+        """Sides of `event` whose best quotes already make a sure, profitable basket."""
+        legs = open_legs(event)
+        if legs is None:
             return []
         found = []
-        for side in (Side.NO, Side.YES):
-            prices = [m.ask(side) for m in legs]
-            if any(p is None for p in prices):
+        for side in sure_sides(event):
+            books = [LegBook(m.ticker, top_of_book(m, side), no_fee) for m in legs]
+            if price_basket(side, books, max_contracts=self.max_contracts) is None:
                 continue
-            known = [p for p in prices if p is not None]
-            net = basket_net(side, known, self.contracts, self._multiplier(event))
-            if net >= self.min_edge:
-                sizes = tuple(m.ask_size(side) for m in legs)
-                found.append(Basket(event, side, tuple(legs), tuple(known), sizes, net))
+            if len(legs) > self.max_legs:
+                if tally is not None:
+                    tally.too_wide += 1
+                continue
+            found.append(Candidate(event, side, legs))
         return found
 
-    async def _confirm(self, tally: _Tally) -> tuple[list[Basket], int]:
-        """Re-price the best candidates from fresh order books; drop those that vanished."""
-        ranked = sorted(tally.baskets, key=lambda b: -b.net)
-        if not self.confirm_with_books or not ranked:
-            return ranked, 0
-        checking = ranked[: self.max_confirmations]
-        gate = asyncio.Semaphore(self.book_concurrency)
+    async def _books(self, tally: _Tally) -> dict[str, Orderbook]:
+        """Fresh books for every candidate leg, 100 to a read; a failed read loses only its
+        own legs (their baskets are then not reported: no depth, no size)."""
+        tickers = list(dict.fromkeys(m.ticker for c in tally.candidates for m in c.legs))
+        books: dict[str, Orderbook] = {}
+        for start in range(0, len(tickers), BOOKS_PER_REQUEST):
+            chunk = tickers[start : start + BOOKS_PER_REQUEST]
+            try:
+                books.update(await self.exchange.get_orderbooks(chunk))
+            except ExchangeError as exc:
+                tally.error(f"order books: {exc}")
+        return books
 
-        async def book(ticker: str) -> Orderbook | None:
-            async with gate:
+    async def _schedules(self, tally: _Tally) -> dict[str, FeeSchedule]:
+        """Each candidate leg's fee schedule (its series', with the event's overrides); a leg
+        whose fees cannot be read leaves its basket unreported, never priced by a guess."""
+        schedules: dict[str, FeeSchedule] = {}
+        for candidate in tally.candidates:
+            for market in candidate.legs:
+                if market.ticker in schedules:
+                    continue
                 try:
-                    return await self.exchange.get_orderbook(ticker)
-                except ExchangeError as exc:
-                    tally.error(f"order book {ticker}: {exc}")
-                    return None
-
-        tickers = sorted({m.ticker for b in checking for m in b.legs})
-        books = dict(zip(tickers, await asyncio.gather(*(book(t) for t in tickers)), strict=True))
-        kept: list[Basket] = []
-        rejected = 0
-        for basket in checking:
-            legs_books = [books[m.ticker] for m in basket.legs]
-            if any(b is None for b in legs_books):
-                kept.append(basket)  # could not check: reported unconfirmed
-                continue
-            levels = [b.best_ask(basket.side) for b in legs_books if b is not None]
-            if len(levels) != len(basket.legs) or any(level is None for level in levels):
-                rejected += 1
-                continue
-            prices = tuple(level.price for level in levels if level is not None)
-            sizes = tuple(level.size for level in levels if level is not None)
-            net = basket_net(basket.side, prices, self.contracts, self._multiplier(basket.event))
-            if net < self.min_edge:
-                rejected += 1
-                continue
-            kept.append(replace(basket, prices=prices, sizes=sizes, net=net, confirmed=True))
-        kept.extend(ranked[self.max_confirmations :])
-        return kept, rejected
-
-    def basket_opportunities(self, basket: Basket, now: datetime) -> list[Opportunity]:
-        n = len(basket.legs)
-        confidence = NO_BASKET_CONFIDENCE if basket.side is Side.NO else YES_BASKET_CONFIDENCE
-        if basket.depth < self.contracts:
-            confidence *= THIN_DEPTH_FACTOR
-        if not basket.confirmed:
-            confidence *= UNCONFIRMED_FACTOR
-        confidence = confidence.quantize(CENT, rounding=ROUND_FLOOR)
-        edge = (basket.net / n).quantize(EDGE_PLACES, rounding=ROUND_FLOOR)
-        closes = min(m.close_time for m in basket.legs)
-        expires = min(now + self.validity, closes)
-        if expires <= now:
-            return []
-        pays = "at least n−1 whatever happens" if basket.side is Side.NO else "1 if one leg wins"
-        out = []
-        for index, (leg, leg_price) in enumerate(zip(basket.legs, basket.prices, strict=True), 1):
-            title = (
-                f"{basket.event.title} — leg {index}/{n} ({leg.display_title}): buy "
-                f"{basket.side.value.upper()} on all {n} legs at {leg_price} here; the basket "
-                f"pays {pays}, ${basket.net:.4f} net of fees per basket, depth "
-                f"{basket.depth.to_integral_value(rounding=ROUND_FLOOR)}"
-                f"{'' if basket.confirmed else ' (order books not checked)'}"
-            )
-            out.append(
-                Opportunity(
-                    market=leg.ticker,
-                    side=basket.side,
-                    edge=edge,
-                    confidence=confidence,
-                    expires_at=expires,
-                    source=ARB_SOURCE,
-                    title=title,
-                    observed_at=now,
-                )
-            )
-        return out
-
-    # --- near-expiry stale quotes -------------------------------------------------------
-
-    def stale_quotes(self, event: KalshiEvent, now: datetime) -> list[Opportunity]:
-        found: list[Opportunity] = []
-        horizon = now + self.near_expiry
-        multiplier = self._multiplier(event)
-        for market in event.markets:
-            if not (market.is_open and market.is_binary) or market.last_price is None:
-                continue
-            if market.volume_24h <= 0 or not now < market.close_time <= horizon:
-                continue
-            bid, ask = market.yes_bid, market.yes_ask
-            if bid is not None and ask is not None and ask - bid < self.min_spread:
-                continue
-            for side in (Side.YES, Side.NO):
-                price = market.ask(side)
-                if price is None:
-                    continue
-                traded = market.last_price if side is Side.YES else ONE - market.last_price
-                fee = fee_per_contract(price, self.contracts, multiplier)
-                edge = (traded - price - fee).quantize(EDGE_PLACES, rounding=ROUND_FLOOR)
-                if edge < self.min_edge:
-                    continue
-                found.append(
-                    Opportunity(
-                        market=market.ticker,
-                        side=side,
-                        edge=edge,
-                        confidence=STALE_QUOTE_CONFIDENCE,
-                        expires_at=min(now + self.validity, market.close_time),
-                        source=EXPIRY_SOURCE,
-                        title=(
-                            f"{market.display_title}: {side.value.upper()} offered at {price}, "
-                            f"last traded at {traded}, closes {market.close_time:%Y-%m-%d %H:%M}"
-                            " UTC; the quote looks stale"
-                        ),
-                        observed_at=now,
+                    schedules[market.ticker] = await self.exchange.fee_schedule(
+                        candidate.event, market
                     )
+                except ExchangeError as exc:
+                    tally.error(f"fees of {market.ticker}: {exc}")
+        return schedules
+
+    # --- pricing --------------------------------------------------------------------------
+
+    def priced(
+        self,
+        candidate: Candidate,
+        books: Mapping[str, Orderbook],
+        schedules: Mapping[str, FeeSchedule],
+        now: datetime,
+    ) -> BasketOpportunity | None:
+        side, legs = candidate.side, candidate.legs
+        if any(m.ticker not in books or m.ticker not in schedules for m in legs):
+            return None
+        if any(not schedules[m.ticker].modelled for m in legs):
+            return None  # a fee we cannot compute: no sure profit
+        leg_books = [
+            LegBook(m.ticker, asks(books[m.ticker], side), fee_on(schedules[m.ticker], now))
+            for m in legs
+        ]
+        price = price_basket(
+            side, leg_books, max_contracts=self.max_contracts, min_profit=self.min_profit
+        )
+        if price is None:
+            return None
+        return self.opportunity(candidate, price, now)
+
+    def opportunity(
+        self, candidate: Candidate, price: BasketPrice, now: datetime
+    ) -> BasketOpportunity | None:
+        event, side, legs = candidate.event, candidate.side, candidate.legs
+        closes = [m.close_time for m in legs]
+        expires = min(now + self.validity, min(closes))
+        if expires <= now:
+            return None
+        n = len(legs)
+        pays = "at least n−1 whatever happens" if side is Side.NO else "1 (exactly one wins)"
+        title = (
+            f"{event.title}: buy {side.value.upper()} on all {n} legs, {price.contracts} "
+            f"baskets; each pays {pays}; net ${price.net_profit:.2f} after "
+            f"${price.fees:.2f} fees on ${price.cost:.2f}"
+        )
+        return BasketOpportunity(
+            event=event.event_ticker,
+            side=side,
+            legs=[
+                BasketLeg(
+                    market=m.ticker,
+                    side=side,
+                    price=fill.limit,
+                    quantity=fill.contracts,
+                    cost=fill.cost,
+                    fee=fill.fee,
+                    title=m.display_title,
                 )
-        return found
+                for m, fill in zip(legs, price.legs, strict=True)
+            ],
+            contracts=price.contracts,
+            cost=price.cost,
+            fees=price.fees,
+            payout=price.payout,
+            net_profit=price.net_profit,
+            expires_at=expires,
+            settles_at=max(closes),
+            confidence=ONE,
+            source=ARB_SOURCE,
+            title=title,
+            observed_at=now,
+        )

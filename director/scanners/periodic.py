@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from director.models import Opportunity
+from director.models import BasketOpportunity, Opportunity
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,11 @@ class PeriodicScanSource:
             self._failures += 1
             self._last_error = f"{type(exc).__name__}: {exc}"
             log.warning("%s failed: %s", self.name, exc)
+
+    def basket_opportunities(self, now: datetime) -> list[BasketOpportunity]:
+        """The latest finished scan's baskets (a scanner without baskets has none)."""
+        baskets: list[BasketOpportunity] = getattr(self._result, "baskets", [])
+        return [b for b in baskets if b.expires_at > now]
 
     def counters(self) -> dict[str, int]:
         result = self._result

@@ -22,7 +22,13 @@ class FeedSource:
         return await asyncio.to_thread(self.feed.read, now)
 
     def counters(self) -> dict[str, int]:
-        return {"bad_lines": self.feed.stats.bad_lines, "lines": self.feed.stats.lines}
+        stats = self.feed.stats
+        return {
+            "bad_lines": stats.bad_lines,
+            "lines": stats.lines,
+            "kept": stats.kept,
+            "dropped": stats.dropped,
+        }
 
 
 class Scanner(Protocol):

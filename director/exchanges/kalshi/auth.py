@@ -1,4 +1,4 @@
-"""Kalshi request signing and private-key loading.
+"""Kalshi private-key loading and request signing (the signing text and the three headers).
 
 Every authenticated request carries KALSHI-ACCESS-KEY, KALSHI-ACCESS-TIMESTAMP (epoch ms) and
 KALSHI-ACCESS-SIGNATURE: base64 of an RSA-PSS signature (SHA-256, MGF1-SHA256, salt length =

@@ -1,4 +1,4 @@
-"""Client-side rate limiting and retry backoff for exchange APIs.
+"""Client-side rate limiting and retry backoff for Kalshi's API.
 
 `TokenBucket` is a GCRA (generic cell rate algorithm) token bucket: each caller reserves its
 slot synchronously, so concurrent callers on one event loop are served first come, first
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 Monotonic = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
+WAIT_EPSILON_S = 1e-9
 
 
 class TokenBucket:
@@ -66,7 +67,10 @@ class TokenBucket:
         allowed_at = max(now, self._tat - self._tolerance + increment - self._interval)
         self._tat = max(self._tat, now) + increment
         self.acquired += 1
-        return allowed_at - now
+        wait = allowed_at - now
+        # Token costs make the arithmetic inexact (0.2 s - 0.18 s - 0.02 s); a wait of a
+        # nanosecond is no wait.
+        return wait if wait > WAIT_EPSILON_S else 0.0
 
     async def acquire(self, cost: float = 1.0) -> float:
         """Wait until `cost` tokens are available and take them; returns the time waited."""

@@ -1,0 +1,263 @@
+"""`backtest --replay DIR`: the real Director over a recording, one cycle per recorded poll.
+
+Each brain gets a fresh database and a fresh replay account (director/exchanges/replay.py)
+with OMEGA_PAPER_STARTING_CASH; the simulated clock jumps to each poll's recorded time, the
+poll is applied (quotes, depth, settlements), the opportunities recorded at that poll become
+the only opportunity source, and a cycle runs. Approvals are decided as in the simulated
+backtest. Nothing reads the wall clock but the separate `runtime` figures, and the recording
+is read in order, so the same recording gives the same report.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from director.backtest.claims import ClaimRecorder
+from director.backtest.metrics import hit_rate, trade_results
+from director.backtest.replay import RecordReplayTransport
+from director.backtest.runner import (
+    APPROVER,
+    MAX_DAYS,
+    TRIGGER,
+    ApprovalPolicy,
+    BacktestConfig,
+    BacktestError,
+    BacktestResult,
+    BrainRuntime,
+    Progress,
+    RunSetup,
+    _claude_brain,
+    _offline_brain,
+    backtest_settings,
+)
+from director.backtest.simclock import SimClock
+from director.backtest.tally import BacktestReporter, BrainResult, MeteredBrain, RunTally
+from director.backtest.trader_metrics import trader_metrics
+from director.director import Director
+from director.exchanges.replay import ReplayExchange
+from director.models import Opportunity
+from director.recorder.reader import Poll, Recording, RecordingError
+from director.settings import Settings
+from director.store import Store
+
+# Run on each brain's fresh store before its first cycle (e.g. to make other rules active).
+Prepare = Callable[[Store], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ReplayConfig:
+    recording: Path
+    brains: tuple[str, ...]
+    approvals: ApprovalPolicy = "approve"
+    db_dir: Path | None = None
+    replay_dir: Path = Path("omega-replay")  # the Claude brain's answers
+    allow_api_spend: bool = False
+    # Only the polls in [since, until) (a review's window); None: from the start / to the end.
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+class RecordedOpportunities:
+    """The opportunities recorded at the current poll, as one SENSE source."""
+
+    name = "recorded"
+
+    def __init__(self) -> None:
+        self.current: list[Opportunity] = []
+
+    async def opportunities(self, now: datetime) -> list[Opportunity]:
+        return [o for o in self.current if o.expires_at > now]
+
+    def counters(self) -> dict[str, int]:
+        return {"found": len(self.current)}
+
+
+def _polls(recording: Recording, config: ReplayConfig) -> Iterator[Poll]:
+    for poll in recording.polls():
+        if config.since is not None and poll.at < config.since:
+            continue
+        if config.until is not None and poll.at >= config.until:
+            return
+        yield poll
+
+
+def _setup(recording: Recording, config: ReplayConfig, settings: Settings) -> RunSetup:
+    count, first, last, markets = 0, None, None, set[str]()
+    for poll in _polls(recording, config):
+        count += 1
+        first = first or poll.at
+        last = poll.at
+        markets.update(m.ticker for m in poll.markets)
+    if first is None or last is None or count < 2:
+        raise BacktestError(
+            f"{recording.directory}: a replay needs at least 2 polls, found {count}"
+        )
+    interval = recording.manifest.interval_seconds
+    days = max(1, math.ceil((last - first).total_seconds() / 86_400))
+    paper = settings.model_copy(update={"exchange": "paper"})
+    return RunSetup(
+        days=min(days, MAX_DAYS),
+        seed=0,
+        start=first,
+        cycle_seconds=interval,
+        cycles=count,
+        approvals=config.approvals,
+        autonomy=paper.autonomy.value,
+        markets=len(markets),
+        starting_cash=settings.paper_starting_cash,
+        max_order_contracts=settings.max_order_contracts,
+        max_order_cost=settings.max_order_cost,
+        max_exposure=settings.max_exposure,
+        daily_loss_limit=settings.daily_loss_limit,
+        approval_cost_threshold=paper.approval_cost_threshold,
+    )
+
+
+async def run_replay_backtest(
+    config: ReplayConfig,
+    settings: Settings,
+    *,
+    progress: Progress | None = None,
+    prepare: Prepare | None = None,
+) -> BacktestResult:
+    """Every brain of `config` over the same recording (see the module docstring)."""
+    try:
+        recording = Recording.open(config.recording)
+        setup = _setup(recording, config, settings)
+    except RecordingError as exc:
+        raise BacktestError(str(exc)) from None
+    # Validates the brains and the approval policy the same way as a simulated backtest.
+    base = BacktestConfig(
+        days=setup.days,
+        seed=0,
+        brains=config.brains,
+        approvals=config.approvals,
+        start=setup.start,
+        db_dir=config.db_dir,
+        replay_dir=config.replay_dir,
+        allow_api_spend=config.allow_api_spend,
+    )
+    if config.db_dir is not None:
+        taken = [b for b in config.brains if (config.db_dir / f"{b}.db").exists()]
+        if taken:
+            raise BacktestError(
+                f"{config.db_dir / (taken[0] + '.db')} already exists: a backtest starts from "
+                "a fresh database; choose another --out or move the old one away"
+            )
+    results: dict[str, BrainResult] = {}
+    runtime: dict[str, BrainRuntime] = {}
+    with tempfile.TemporaryDirectory(prefix="omega-replay-") as scratch:
+        db_dir = config.db_dir or Path(scratch)
+        db_dir.mkdir(parents=True, exist_ok=True)
+        for brain in config.brains:
+            started = time.perf_counter()
+            brain_settings = backtest_settings(settings, 0, db_dir / f"{brain}.db")
+            brain_settings = brain_settings.model_copy(
+                update={"cycle_seconds": setup.cycle_seconds}
+            )
+            try:
+                results[brain] = await _run_brain(
+                    brain, recording, config, base, setup, brain_settings, progress, prepare
+                )
+            except RecordingError as exc:
+                raise BacktestError(str(exc)) from None
+            runtime[brain] = BrainRuntime(round(time.perf_counter() - started, 3))
+    return BacktestResult(setup=setup, results=results, runtime=runtime)
+
+
+async def _run_brain(
+    name: str,
+    recording: Recording,
+    config: ReplayConfig,
+    base: BacktestConfig,
+    setup: RunSetup,
+    settings: Settings,
+    progress: Progress | None,
+    prepare: Prepare | None,
+) -> BrainResult:
+    clock = SimClock(setup.start)
+    store = await Store.open(settings.db_path)
+    director: Director | None = None
+    client = None
+    try:
+        if prepare is not None:
+            await prepare(store)
+        exchange = ReplayExchange(starting_cash=settings.paper_starting_cash, clock=clock)
+        source = RecordedOpportunities()
+        transport: RecordReplayTransport | None = None
+        if name == "claude":
+            inner, transport, client = _claude_brain(settings, store, clock, base)
+        else:
+            inner = _offline_brain(name, settings)
+        # Records each order's claimed edge and confidence: the trader metrics of report.json.
+        claims = ClaimRecorder(
+            inner, max_contracts=settings.max_order_contracts, max_cost=settings.max_order_cost
+        )
+        brain = MeteredBrain(claims)
+        reporter = BacktestReporter()
+        director = Director(
+            settings=settings,
+            store=store,
+            exchange=exchange,
+            brain=brain,
+            reporter=reporter,
+            clock=clock,
+            sources=[source],
+        )
+        tally = RunTally(name, setup.cycle_seconds, settings.paper_starting_cash)
+        approve = config.approvals == "approve"
+        for done, poll in enumerate(_polls(recording, config), start=1):
+            clock.advance((poll.at - clock()).total_seconds())
+            exchange.apply(poll)
+            source.current = [line.to_opportunity() for line in poll.opportunities]
+            tally.add_cycle(await director.run_cycle(TRIGGER))
+            for request in reporter.take_requests():
+                tally.add_decision(
+                    await director.decide_approval(request.approval_id, APPROVER, approve)
+                )
+            if transport is not None and transport.stats.refused:
+                raise BacktestError(str(transport.stats.refused[0]))
+            if progress is not None:
+                progress(name, done, setup.cycles)
+        return await _finish(tally, director, exchange, brain, reporter, claims)
+    finally:
+        if director is not None:
+            await director.close()
+        else:
+            await store.close()
+        if client is not None:
+            await client.close()
+
+
+async def _finish(
+    tally: RunTally,
+    director: Director,
+    exchange: ReplayExchange,
+    brain: MeteredBrain,
+    reporter: BacktestReporter,
+    claims: ClaimRecorder,
+) -> BrainResult:
+    """Mark the book once more after the last poll, and count trades and fees."""
+    final = await director.sense()
+    fills = await exchange.get_fills()
+    results = {
+        m.ticker: m.result for m in await exchange.get_markets(sorted({f.market for f in fills}))
+    }
+    trader = trader_metrics(fills, results, claims.log, final.equity - tally.start_equity)
+    return tally.result(
+        final_equity=final.equity,
+        hits=hit_rate(trade_results(fills, exchange.results)),
+        fees=exchange.fees_paid,
+        fills=len(fills),
+        open_positions=len(final.open_positions),
+        ai=brain.usage,
+        alerts=reporter.alerts,
+        expired=reporter.expired,
+        trader=trader,
+    )

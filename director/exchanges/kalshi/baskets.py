@@ -1,0 +1,365 @@
+"""A basket on Kalshi, sent as one unit: fresh books, one batched send, nothing left uneven.
+
+`KalshiBaskets.place_basket` (the `BasketVenue` port):
+
+1. reads every leg's book in one `GET /markets/orderbooks` and re-prices the basket at the
+   guard's limits: the size shrinks to what every book still offers within its limit, and if
+   that basket, filled at its limits, no longer profits after fees, nothing is sent (ABORTED);
+2. opens an order group capped at exactly the basket's contracts (legs × size), so however the
+   send is retried no more than one basket's worth can ever match;
+3. sends every leg in one `POST /portfolio/events/orders/batched`, each immediate-or-cancel
+   (nothing rests) with its own client order id derived from the action's;
+4. if the legs filled unevenly, sells each leg's excess over the smallest fill back in one
+   more batched, immediate-or-cancel, reduce-only send at the bids the fresh books show (outside
+   the group, whose limit they would trip), so only whole baskets stay held (UNWOUND);
+   whatever could not be sold back is UNHEDGED, and a send whose result cannot be read or
+   looked up is UNKNOWN — both are reported for a human, never retried blind.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass
+from decimal import ROUND_FLOOR, Decimal
+from typing import Any
+
+from director.baskets import (
+    Ask,
+    BasketIntent,
+    BasketResult,
+    BasketStatus,
+    FeeFunction,
+    LegOrder,
+    LegResult,
+    leg_client_order_ids,
+    worst_case_net,
+)
+from director.exchanges.base import ExchangeError
+from director.exchanges.kalshi.batch import (
+    BatchItem,
+    asks,
+    batch_fits,
+    bids,
+    create_order_group,
+    delete_order_group,
+    get_orderbooks,
+    post_batch,
+)
+from director.exchanges.kalshi.execution import order_body
+from director.exchanges.kalshi.http import KalshiHttp
+from director.exchanges.kalshi.models import Orderbook
+from director.exchanges.kalshi.parsing import whole
+from director.exchanges.kalshi.portfolio_models import parse_order
+from director.exchanges.kalshi.responses import OrdersPage
+from director.fees import taker_fee, trade_fee
+from director.models import Market, Order, OrderAction, OrderRequest
+
+log = logging.getLogger(__name__)
+
+# Kalshi meters a batch per item against the write bucket; at the Basic tier's 10 writes a
+# second a bigger batch cannot be sent at once. A larger tier may raise it.
+DEFAULT_MAX_LEGS = 10
+ALREADY_EXISTS = "order_already_exists"
+FeeFor = Callable[[str], FeeFunction]
+BeforeSend = Callable[[], Awaitable[None]]  # raises (e.g. ExchangeInactive) to stop a send
+FindOrder = Callable[[str, str], Awaitable[Order | None]]  # (market, client_order_id)
+Quotes = Callable[[Sequence[str]], Awaitable[list[Market]]]  # the port's markets, with fees
+
+
+def standard_fee(market: str) -> FeeFunction:
+    """The project's one fee function, for a market without a schedule of its own."""
+    return lambda contracts, price: taker_fee(contracts, price)
+
+
+@dataclass(frozen=True, slots=True)
+class Repriced:
+    quantity: int
+    worst_case_net: Decimal
+
+
+def reprice(
+    basket: BasketIntent, books: Mapping[str, Orderbook], fee_for: FeeFor
+) -> Repriced | str:
+    """The basket the fresh books still support at the guard's limits, or why none."""
+    depth: list[Decimal] = []
+    for leg in basket.legs:
+        offered = asks(books[leg.market], leg.side)
+        depth.append(sum((a.size for a in offered if a.price <= leg.price), Decimal(0)))
+    available = min(depth)
+    quantity = min(basket.quantity, int(available.to_integral_value(rounding=ROUND_FLOOR)))
+    if quantity < 1:
+        short = basket.legs[depth.index(available)].market
+        return f"{short} no longer offers a contract at its limit"
+    limits = [leg.price for leg in basket.legs]
+    fees = [fee_for(leg.market) for leg in basket.legs]
+    net = worst_case_net(basket.side, limits, quantity, fees)
+    if net <= 0:
+        return f"at {quantity} baskets it would net ${net:.2f} after fees"
+    return Repriced(quantity, net)
+
+
+class KalshiBaskets:
+    """Baskets over one KalshiHttp (its buckets, retries and signing)."""
+
+    def __init__(
+        self,
+        http: KalshiHttp,
+        *,
+        fee_for: FeeFor = standard_fee,
+        max_legs: int = DEFAULT_MAX_LEGS,
+        subaccount: int = 0,
+        before_send: BeforeSend | None = None,
+        find: FindOrder | None = None,
+        markets: Quotes | None = None,
+    ) -> None:
+        self._http = http
+        self.fee_for = fee_for
+        self.max_legs = max_legs
+        self.subaccount = subaccount
+        # The exchange status check every write passes (nothing is sent while trading is
+        # paused), and the venue's one lookup of an order by its client order id.
+        self._before_send = before_send
+        self._find_order = find
+        self._markets = markets
+
+    def _body(
+        self, order: LegOrder, action: OrderAction, coid: str, group: str | None
+    ) -> dict[str, Any]:
+        request = OrderRequest(
+            market=order.market,
+            side=order.side,
+            action=action,
+            price=order.price,
+            quantity=order.quantity,
+            client_order_id=coid,
+        )
+        body = order_body(
+            request,
+            time_in_force="immediate_or_cancel",
+            self_trade_prevention=self._http.tuning.self_trade_prevention,
+        )
+        if group is not None:
+            body["order_group_id"] = group
+        body["subaccount"] = self.subaccount  # every portfolio call names its subaccount
+        return body
+
+    async def place_basket(self, basket: BasketIntent, client_order_id: str) -> BasketResult:
+        if len(basket.legs) > self.max_legs or not batch_fits(self._http, len(basket.legs)):
+            return BasketResult(
+                BasketStatus.ABORTED,
+                f"{len(basket.legs)} legs are more than one batch can carry: not sent",
+            )
+        try:
+            books = await get_orderbooks(self._http, basket.markets)
+        except ExchangeError as exc:
+            return BasketResult(BasketStatus.ABORTED, f"fresh books unreadable ({exc}): not sent")
+        fee_for = await self._fees(basket)
+        if isinstance(fee_for, str):
+            return BasketResult(BasketStatus.ABORTED, f"{fee_for}: not sent")
+        priced = reprice(basket, books, fee_for)
+        if isinstance(priced, str):
+            return BasketResult(
+                BasketStatus.ABORTED, f"re-priced from fresh books, {priced}: not sent"
+            )
+        legs = tuple(
+            LegOrder(leg.market, leg.side, leg.price, priced.quantity) for leg in basket.legs
+        )
+        if self._before_send is not None:
+            try:
+                await self._before_send()
+            except ExchangeError as exc:
+                return BasketResult(BasketStatus.ABORTED, f"{exc}: not sent")
+        try:
+            group = await create_order_group(
+                self._http, priced.quantity * len(legs), self.subaccount
+            )
+        except ExchangeError as exc:
+            return BasketResult(BasketStatus.ABORTED, f"order group not created ({exc}): not sent")
+        try:
+            return await self._send(basket, legs, client_order_id, group)
+        finally:
+            await self._forget_group(group)
+
+    async def _fees(self, basket: BasketIntent) -> FeeFor | str:
+        """Each leg's fee schedule, read now with its market (which must still be open), or
+        why the basket cannot be priced: a fee we cannot compute is never guessed."""
+        if self._markets is None:
+            return self.fee_for
+        try:
+            quotes = {m.ticker: m for m in await self._markets(basket.markets)}
+        except ExchangeError as exc:
+            return f"markets unreadable ({exc})"
+        for ticker in basket.markets:
+            quote = quotes.get(ticker)
+            if quote is None or not quote.is_open:
+                return f"{ticker} is not open"
+            if quote.fees is not None and not quote.fees.modelled:
+                return f"{ticker}'s fee schedule is not modelled"
+        now = self._http.clock()
+
+        def fee_for(market: str) -> FeeFunction:
+            schedule = quotes[market].fees
+            return lambda contracts, price: trade_fee(contracts, price, schedule, at=now)
+
+        return fee_for
+
+    async def _send(
+        self, basket: BasketIntent, legs: Sequence[LegOrder], coid: str, group: str
+    ) -> BasketResult:
+        ids = leg_client_order_ids(coid, len(legs))
+        bodies = [
+            self._body(leg, OrderAction.BUY, i, group) for leg, i in zip(legs, ids, strict=True)
+        ]
+        try:
+            items = await post_batch(self._http, bodies)
+        except ExchangeError as exc:
+            status = getattr(exc, "status", 0)
+            if isinstance(status, int) and 400 <= status < 500 and status not in (408, 409, 429):
+                return BasketResult(
+                    BasketStatus.NOT_FILLED, f"batch refused ({exc})", order_group_id=group
+                )
+            items = {}
+            log.warning("basket %s: batch outcome unclear (%s); looking legs up", coid, exc)
+        results = await self._leg_results(legs, ids, items)
+        if results is None:
+            return BasketResult(
+                BasketStatus.UNKNOWN,
+                "batch sent but its legs could not all be found; check "
+                + ", ".join(basket.markets),
+                order_group_id=group,
+            )
+        return await self._settle(legs, results, coid, group)
+
+    async def _leg_results(
+        self, legs: Sequence[LegOrder], ids: Sequence[str], items: Mapping[str, BatchItem]
+    ) -> list[LegResult] | None:
+        """Each leg's fill: from its batch item, else looked up by its client order id (an
+        unclear send, or a duplicate of an earlier one). None if some leg cannot be known."""
+        results: list[LegResult] = []
+        for leg, coid in zip(legs, ids, strict=True):
+            item = items.get(coid)
+            if item is not None and not item.error_code:
+                filled = min(leg.quantity, whole(item.filled, up=False))
+                results.append(LegResult(leg.market, coid, item.order_id, filled, leg.price))
+                continue
+            if item is not None and item.error_code != ALREADY_EXISTS:
+                error = f"{item.error_code}: {item.error_message}"[:200]
+                results.append(LegResult(leg.market, coid, error=error))
+                continue
+            try:
+                found = await self._find(leg, coid)
+            except ExchangeError as exc:
+                log.warning("basket leg %s: lookup failed: %s", coid, exc)
+                return None
+            if found is None:
+                return None
+            results.append(found)
+        return results
+
+    async def _find(self, leg: LegOrder, coid: str) -> LegResult | None:
+        if self._find_order is not None:
+            order = await self._find_order(leg.market, coid)
+            if order is None:
+                return None
+            return LegResult(leg.market, coid, order.order_id, min(leg.quantity, order.filled))
+        params: dict[str, str | int] = {"ticker": leg.market, "limit": 100}
+        async with aclosing(self._http.pages("/portfolio/orders", params, OrdersPage)) as pages:
+            async for page in pages:
+                for raw in page.records():
+                    if raw.get("client_order_id") == coid:
+                        order = parse_order(raw, (leg.side, OrderAction.BUY))
+                        filled = min(leg.quantity, order.filled)
+                        return LegResult(leg.market, coid, order.order_id, filled, leg.price)
+        return None
+
+    async def _settle(
+        self, legs: Sequence[LegOrder], results: list[LegResult], coid: str, group: str
+    ) -> BasketResult:
+        held = min(r.filled for r in results)
+        excess = [r.filled - held for r in results]
+        if not any(excess):
+            status = BasketStatus.FILLED if held else BasketStatus.NOT_FILLED
+            detail = f"{held} of {legs[0].quantity} baskets filled on every leg"
+            return BasketResult(status, detail, held, tuple(results), order_group_id=group)
+        sold = await self._unwind(legs, excess, coid, group)
+        left = [e - s.filled for e, s in zip(excess, sold, strict=True)]
+        uneven = ", ".join(f"{r.market} {r.filled}" for r in results)
+        if any(left):
+            naked = ", ".join(f"{leg.market} {n}" for leg, n in zip(legs, left, strict=True) if n)
+            return BasketResult(
+                BasketStatus.UNHEDGED,
+                f"legs filled unevenly ({uneven}); {held} whole baskets held; could not sell "
+                f"back {naked} — naked legs, close them or complete the basket",
+                held,
+                tuple(results),
+                tuple(s for s in sold if s.client_order_id),
+                group,
+            )
+        return BasketResult(
+            BasketStatus.UNWOUND,
+            f"legs filled unevenly ({uneven}); the excess was sold back; {held} whole baskets held",
+            held,
+            tuple(results),
+            tuple(s for s in sold if s.client_order_id),
+            group,
+        )
+
+    async def _unwind(
+        self, legs: Sequence[LegOrder], excess: Sequence[int], coid: str, group: str
+    ) -> list[LegResult]:
+        """Sell each leg's excess back, immediate-or-cancel and reduce-only, at the bids now
+        shown; what sold, per leg (zero where nothing could be sold or nothing was needed)."""
+        ids = leg_client_order_ids(coid, len(legs), kind="u")
+        sold = [LegResult(leg.market, "") for leg in legs]
+        wanted = [i for i, e in enumerate(excess) if e > 0]
+        try:
+            books = await get_orderbooks(self._http, [legs[i].market for i in wanted])
+        except ExchangeError as exc:
+            log.error("basket %s: no books to unwind with: %s", coid, exc)
+            return sold
+        bodies, sent = [], []
+        for i in wanted:
+            price = _sell_limit(bids(books[legs[i].market], legs[i].side), excess[i])
+            if price is None:
+                continue
+            order = LegOrder(legs[i].market, legs[i].side, price, excess[i])
+            # Outside the group: the sells' fills would push it past its limit and trigger it,
+            # which rejects the very orders taking the excess back.
+            bodies.append(self._body(order, OrderAction.SELL, ids[i], None))
+            sent.append((i, price))
+        if not bodies:
+            return sold
+        try:
+            items = await post_batch(self._http, bodies)
+        except ExchangeError as exc:
+            log.error("basket %s: unwind send failed: %s", coid, exc)
+            return sold
+        for i, price in sent:
+            item = items.get(ids[i])
+            if item is not None and not item.error_code:
+                filled = min(excess[i], whole(item.filled, up=False))
+                sold[i] = LegResult(legs[i].market, ids[i], item.order_id, filled, price)
+            elif item is not None:
+                sold[i] = LegResult(legs[i].market, ids[i], error=item.error_code)
+        return sold
+
+    async def _forget_group(self, group: str) -> None:
+        # Tidiness only: the group's orders were immediate-or-cancel, so nothing rests in it.
+        try:
+            await delete_order_group(self._http, group)
+        except ExchangeError as exc:
+            log.info("order group %s not deleted: %s", group, exc)
+
+
+def _sell_limit(levels: Sequence[Ask], contracts: int) -> Decimal | None:
+    """The lowest bid needed to sell `contracts` through the book, best first; None if no bid."""
+    if not levels:
+        return None
+    left = Decimal(contracts)
+    for level in levels:
+        left -= level.size
+        if left <= 0:
+            return level.price
+    return levels[-1].price  # sell what the whole book takes; the rest is reported

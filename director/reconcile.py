@@ -1,0 +1,319 @@
+"""Reconcile before acting: settle every order whose outcome the record does not know.
+
+An order action left `requested`, `sent` or `unknown` (a kill mid-create, a timeout, an
+accepted-then-500 whose lookups failed too) may or may not be on the exchange. Until the
+exchange says which — looked up by the action's client order id — its market takes no new
+order: the guard reads `SystemState.unresolved_orders`. A create can take the exchange a while
+to apply, so "not found" only counts once `settle_seconds` have passed since it was sent;
+before that the lookup is repeated.
+
+This runs when the process starts (with the interrupted cycles and the approvals left
+`executing`) and before every cycle, and the record then says what really happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from director.exchanges.base import Exchange
+from director.exec_journal import (
+    ExecState,
+    OpenOrder,
+    executing_approvals,
+    mark,
+    open_orders,
+)
+from director.execution import in_flight
+from director.models import Order, SystemState
+from director.reporting import ApprovalDecision
+from director.store import ActionStatus, ApprovalStatus, Store
+
+log = logging.getLogger(__name__)
+
+Sleep = Callable[[float], Awaitable[None]]
+ApprovalSettled = Callable[[ApprovalDecision], Awaitable[None]]
+
+
+class OrderLookup(Protocol):
+    async def order_by_client_id(self, market: str, client_order_id: str) -> Order | None:
+        """The order this client order id created, in any status, or None when the exchange
+        has none. Raises when it cannot tell."""
+        ...
+
+
+@dataclass(frozen=True)
+class Resolution:
+    action_id: int
+    market: str
+    client_order_id: str
+    placed: bool
+    detail: str
+    approval_id: int | None = None
+
+
+@dataclass
+class ReconcileSummary:
+    resolved: list[Resolution] = field(default_factory=list)
+    unresolved: dict[str, str] = field(default_factory=dict)  # market → why
+    interrupted_cycles: int = 0
+
+
+class Reconciler:
+    def __init__(
+        self,
+        store: Store,
+        exchange: Exchange,
+        clock: Callable[[], datetime],
+        *,
+        settle_seconds: float,
+        poll_seconds: float = 0.5,
+        sleep: Sleep = asyncio.sleep,
+        on_approval: ApprovalSettled | None = None,
+    ) -> None:
+        self.store = store
+        self.exchange = exchange
+        self.clock = clock
+        self.settle_seconds = settle_seconds
+        self.poll_seconds = poll_seconds
+        self.sleep = sleep
+        self.on_approval = on_approval
+
+    # --- entry points ----------------------------------------------------------------------
+
+    async def settle_at_start(self) -> ReconcileSummary:
+        """Nothing stays `running` or `executing` after a restart: interrupted cycles are
+        marked, pressed approvals are settled from their action's record, and every order of
+        unknown outcome is looked up (waiting out the exchange's latency)."""
+        interrupted = await self.store.fail_running_cycles(self.clock())
+        if interrupted:
+            log.warning("%d cycle(s) were interrupted by the last shutdown", interrupted)
+        await self._settle_pressed_approvals()
+        summary = await self.reconcile(wait=True)
+        summary.interrupted_cycles = interrupted
+        return summary
+
+    async def before_cycle(self) -> ReconcileSummary:
+        """One lookup round; never raises (a market it could not settle stays blocked)."""
+        try:
+            return await self.reconcile(wait=False)
+        except Exception:
+            log.exception("reconciliation failed; unresolved markets stay blocked")
+            return ReconcileSummary()
+
+    async def reconcile(self, *, wait: bool) -> ReconcileSummary:
+        """Settle what the exchange can tell; with `wait`, keep looking up creates sent less
+        than `settle_seconds` ago until they show up or that time has passed."""
+        summary = ReconcileSummary()
+        rounds = int(self.settle_seconds / self.poll_seconds) + 2 if wait else 1
+        for attempt in range(rounds):
+            summary.unresolved = {}
+            waiting = False
+            for order in await open_orders(self.store):
+                outcome = await self._resolve(order)
+                if isinstance(outcome, Resolution):
+                    summary.resolved.append(outcome)
+                    await self._settle_approval(outcome)
+                else:
+                    reason, may_appear = outcome
+                    summary.unresolved.setdefault(order.market, reason)
+                    waiting = waiting or may_appear
+            if not waiting or attempt + 1 == rounds:
+                break
+            await self.sleep(self.poll_seconds)
+        for resolution in summary.resolved:
+            log.info(
+                "reconciled %s on %s: %s",
+                resolution.client_order_id,
+                resolution.market,
+                resolution.detail,
+            )
+        return summary
+
+    async def blocked_markets(self) -> dict[str, str]:
+        """Market → why it takes no new order: an order there whose outcome is not known."""
+        blocked: dict[str, str] = {}
+        for order in await open_orders(self.store):
+            blocked.setdefault(
+                order.market,
+                f"order {order.client_order_id} (action #{order.action_id}) is not reconciled "
+                "with the exchange yet: no new order on this market until it is",
+            )
+        return blocked
+
+    async def annotate(self, state: SystemState) -> SystemState:
+        """The state with its unresolved markets, for the guard and the brains."""
+        blocked = await self.blocked_markets()
+        if not blocked:
+            return state
+        return state.model_copy(update={"unresolved_orders": blocked})
+
+    # --- one order -------------------------------------------------------------------------
+
+    async def _resolve(self, order: OpenOrder) -> Resolution | tuple[str, bool]:
+        """A Resolution, or (why it stays open, whether waiting may settle it)."""
+        if in_flight(order.action_id):
+            return f"{order.client_order_id} is being sent right now", False
+        now = self.clock()
+        if not order.maybe_sent:
+            detail = "interrupted before it was sent: never placed"
+            await mark(
+                self.store,
+                order.action_id,
+                ExecState.RECONCILED,
+                now,
+                status=ActionStatus.FAILED,
+                detail=detail,
+                outcome={"ok": False, "detail": detail, "reconciled": True},
+            )
+            return self._resolution(order, False, detail)
+        lookup = _lookup_of(self.exchange)
+        if lookup is None:
+            return f"{self.exchange.name} cannot look orders up by client order id", False
+        try:
+            found: Order | None = await lookup(order.market, order.client_order_id)
+        except Exception as exc:
+            log.warning("lookup of order %s failed: %s", order.client_order_id, exc)
+            return f"lookup of {order.client_order_id} failed ({type(exc).__name__})", False
+        if found is not None:
+            return await self._found(order, found, now)
+        settle = (
+            0.0 if getattr(self.exchange, "creates_apply_at_once", False) else self.settle_seconds
+        )
+        age = (now - order.sent_at).total_seconds() if order.sent_at else settle
+        if age < settle:
+            why = f"{order.client_order_id} sent {age:.1f}s ago and not visible yet"
+            return why, True
+        detail = f"not on the exchange {age:.0f}s after it was sent: never placed"
+        await mark(
+            self.store,
+            order.action_id,
+            ExecState.RECONCILED,
+            now,
+            status=ActionStatus.FAILED,
+            detail=detail,
+            outcome={"ok": False, "detail": detail, "reconciled": True},
+        )
+        return self._resolution(order, False, detail)
+
+    async def _found(self, order: OpenOrder, found: Order, now: datetime) -> Resolution:
+        detail = (
+            f"found on the exchange as {found.order_id} ({found.status.value}, "
+            f"{found.filled}/{found.quantity} filled)"
+        )
+        outcome: dict[str, Any] = {
+            "ok": True,
+            "detail": detail,
+            "reconciled": True,
+            "order_id": found.order_id,
+            "client_order_id": order.client_order_id,
+            "status": found.status.value,
+            "filled": found.filled,
+            "remaining": found.remaining,
+            "price": str(found.price),
+            "quantity": found.quantity,
+            "side": found.side.value,
+            "action": found.action.value,
+            "market": found.market,
+        }
+        approved = order.approval_id is not None
+        await mark(
+            self.store,
+            order.action_id,
+            ExecState.RECONCILED,
+            now,
+            status=ActionStatus.APPROVED if approved else ActionStatus.EXECUTED,
+            order_id=found.order_id,
+            detail=detail,
+            outcome=outcome,
+        )
+        return self._resolution(order, True, detail)
+
+    @staticmethod
+    def _resolution(order: OpenOrder, placed: bool, detail: str) -> Resolution:
+        return Resolution(
+            action_id=order.action_id,
+            market=order.market,
+            client_order_id=order.client_order_id,
+            placed=placed,
+            detail=detail,
+            approval_id=order.approval_id,
+        )
+
+    # --- approvals -------------------------------------------------------------------------
+
+    async def _settle_pressed_approvals(self) -> None:
+        """Approvals a press left `executing` (or `unknown`) when the process died."""
+        for approval_id, action_id, state in await executing_approvals(self.store):
+            now = self.clock()
+            if state is None:
+                # Claimed, never recorded as requested: nothing was sent.
+                detail = "interrupted before it was sent: not executed"
+                await mark(
+                    self.store,
+                    action_id,
+                    ExecState.RECONCILED,
+                    now,
+                    status=ActionStatus.FAILED,
+                    detail=detail,
+                )
+                await self._decide(approval_id, ApprovalStatus.FAILED, detail)
+            elif state == ExecState.ACKNOWLEDGED:
+                await self._decide(
+                    approval_id, ApprovalStatus.APPROVED, "executed (settled at start)"
+                )
+            elif state in (ExecState.REJECTED, ExecState.RECONCILED):
+                await self._settle_from_action(approval_id, action_id)
+            else:
+                # Maybe on the exchange: `unknown` until the lookup below settles it, so a
+                # press is answered "already decided", never "already executing" forever.
+                await self.store.settle_approval(
+                    approval_id, ApprovalStatus.UNKNOWN, "interrupted: reconciling"
+                )
+
+    async def _settle_from_action(self, approval_id: int, action_id: int) -> None:
+        action = await self.store.action(action_id)
+        placed = action is not None and action.status == ActionStatus.APPROVED.value
+        detail = (action.outcome or {}).get("detail", "") if action else ""
+        status = ApprovalStatus.APPROVED if placed else ApprovalStatus.FAILED
+        await self._decide(approval_id, status, str(detail) or status.value)
+
+    async def _settle_approval(self, resolution: Resolution) -> None:
+        if resolution.approval_id is None:
+            return
+        approval = await self.store.approval(resolution.approval_id)
+        if approval is None or approval.status not in (
+            ApprovalStatus.EXECUTING,
+            ApprovalStatus.UNKNOWN,
+        ):
+            return
+        status = ApprovalStatus.APPROVED if resolution.placed else ApprovalStatus.FAILED
+        await self._decide(resolution.approval_id, status, f"reconciled: {resolution.detail}")
+
+    async def _decide(self, approval_id: int, status: ApprovalStatus, message: str) -> None:
+        await self.store.settle_approval(approval_id, status, message)
+        if self.on_approval is None:
+            return
+        decision = ApprovalDecision(
+            approval_id=approval_id,
+            ok=status is ApprovalStatus.APPROVED,
+            status=status.value,
+            message=message,
+        )
+        try:
+            await self.on_approval(decision)
+        except Exception:
+            log.exception("reporter failed to update approval %s", approval_id)
+
+
+def _lookup_of(exchange: Exchange) -> Callable[[str, str], Awaitable[Order | None]] | None:
+    """The venue's order-by-client-id lookup (on the exchange, or on its execution part)."""
+    for holder in (exchange, getattr(exchange, "execution", None)):
+        lookup = getattr(holder, "order_by_client_id", None)
+        if callable(lookup):
+            return lookup  # type: ignore[no-any-return]
+    return None
