@@ -11,7 +11,14 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    field_validator,
+)
 
 from director.fees import FeeSchedule
 from director.ticks import PriceRange
@@ -361,27 +368,26 @@ class _Details(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+def _whole_contracts(value: Any) -> Any:
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("quantity must be a whole number of contracts")
+        return int(value)
+    return value
+
+
+# "YES" and "yes" are one side; 10.0 is ten contracts, 10.5 is an error.
+AnyCaseSide = Annotated[Side, BeforeValidator(_lower)]
+WholeContracts = Annotated[int, BeforeValidator(_whole_contracts)]
+
+
 class PlaceOrderDetails(_Details):
     market: str = Field(min_length=1)
-    side: Side = Side.YES
+    side: AnyCaseSide = Side.YES
     # Left unconstrained on purpose: the guard, not the parser, rejects an out-of-range
     # price or size, so the operator sees the reason instead of a parse error.
     price: Decimal | None = None
-    quantity: int | None = None
-
-    @field_validator("side", mode="before")
-    @classmethod
-    def _side_any_case(cls, value: Any) -> Any:
-        return _lower(value)
-
-    @field_validator("quantity", mode="before")
-    @classmethod
-    def _whole_quantity(cls, value: Any) -> Any:
-        if isinstance(value, float):
-            if not value.is_integer():
-                raise ValueError("quantity must be a whole number of contracts")
-            return int(value)
-        return value
+    quantity: WholeContracts | None = None
 
 
 class CancelOrderDetails(_Details):
@@ -426,24 +432,10 @@ class Rebalance(BaseModel):
 
 class BasketLegDetails(_Details):
     market: str = Field(min_length=1)
-    side: Side  # no default: a leg's side is never guessed
+    side: AnyCaseSide  # no default: a leg's side is never guessed
     # Unconstrained like PlaceOrderDetails: the guard names what is wrong.
     price: Decimal
-    quantity: int
-
-    @field_validator("side", mode="before")
-    @classmethod
-    def _side_any_case(cls, value: Any) -> Any:
-        return _lower(value)
-
-    @field_validator("quantity", mode="before")
-    @classmethod
-    def _whole_quantity(cls, value: Any) -> Any:
-        if isinstance(value, float):
-            if not value.is_integer():
-                raise ValueError("quantity must be a whole number of contracts")
-            return int(value)
-        return value
+    quantity: WholeContracts
 
 
 class PlaceBasketDetails(_Details):

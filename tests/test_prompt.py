@@ -33,6 +33,7 @@ from director.models import (
     SystemState,
 )
 from director.rulebook import DEFAULT_RULESET, RuleSet, Thresholds
+from director.ticks import PriceRange
 from tests.builders import NOW, market, opportunity, order, position, state
 
 LIMITS = GuardLimits(
@@ -269,3 +270,16 @@ def test_state_limits_are_validated() -> None:
         StateLimits(opportunities=-1)
     with pytest.raises(ValueError, match="title_chars"):
         StateLimits(title_chars=3)
+
+
+def test_a_market_off_the_cent_grid_shows_its_own_grid() -> None:
+    s = state(opportunities=[opportunity("KXB"), opportunity("KXC")])
+    fine = (
+        PriceRange(start=Decimal(0), end=Decimal("0.1"), step=Decimal("0.001")),
+        PriceRange(start=Decimal("0.1"), end=Decimal("0.9"), step=Decimal("0.01")),
+        PriceRange(start=Decimal("0.9"), end=Decimal(1), step=Decimal("0.001")),
+    )
+    markets = {**s.markets, "KXB": s.markets["KXB"].model_copy(update={"price_ranges": fine})}
+    body = _body(serialize_state(s.model_copy(update={"markets": markets})))
+    assert body["tick_grids"] == {"KXB": "0-0.1 by 0.001, 0.1-0.9 by 0.01, 0.9-1 by 0.001"}
+    assert "tick_grids" not in _body(serialize_state(s))

@@ -11,34 +11,27 @@ is read in order, so the same recording gives the same report.
 from __future__ import annotations
 
 import math
-import tempfile
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from director.backtest.claims import ClaimRecorder
-from director.backtest.metrics import hit_rate, trade_results
-from director.backtest.replay import RecordReplayTransport
+from director.backtest.brain_run import BrainRun
 from director.backtest.runner import (
-    APPROVER,
     MAX_DAYS,
-    TRIGGER,
     ApprovalPolicy,
     BacktestConfig,
     BacktestError,
     BacktestResult,
-    BrainRuntime,
     Progress,
     RunSetup,
-    _claude_brain,
-    _offline_brain,
     backtest_settings,
+    pick_brain,
+    refuse_used_databases,
+    run_each_brain,
 )
 from director.backtest.simclock import SimClock
-from director.backtest.tally import BacktestReporter, BrainResult, MeteredBrain, RunTally
-from director.backtest.trader_metrics import trader_metrics
+from director.backtest.tally import BrainResult
 from director.director import Director
 from director.exchanges.replay import ReplayExchange
 from director.models import Opportunity
@@ -144,31 +137,20 @@ async def run_replay_backtest(
         allow_api_spend=config.allow_api_spend,
     )
     if config.db_dir is not None:
-        taken = [b for b in config.brains if (config.db_dir / f"{b}.db").exists()]
-        if taken:
-            raise BacktestError(
-                f"{config.db_dir / (taken[0] + '.db')} already exists: a backtest starts from "
-                "a fresh database; choose another --out or move the old one away"
+        refuse_used_databases(config.db_dir, config.brains)
+
+    async def run_one(brain: str, db_path: Path) -> tuple[BrainResult, None]:
+        brain_settings = backtest_settings(settings, 0, db_path)
+        brain_settings = brain_settings.model_copy(update={"cycle_seconds": setup.cycle_seconds})
+        try:
+            result = await _run_brain(
+                brain, recording, config, base, setup, brain_settings, progress, prepare
             )
-    results: dict[str, BrainResult] = {}
-    runtime: dict[str, BrainRuntime] = {}
-    with tempfile.TemporaryDirectory(prefix="omega-replay-") as scratch:
-        db_dir = config.db_dir or Path(scratch)
-        db_dir.mkdir(parents=True, exist_ok=True)
-        for brain in config.brains:
-            started = time.perf_counter()
-            brain_settings = backtest_settings(settings, 0, db_dir / f"{brain}.db")
-            brain_settings = brain_settings.model_copy(
-                update={"cycle_seconds": setup.cycle_seconds}
-            )
-            try:
-                results[brain] = await _run_brain(
-                    brain, recording, config, base, setup, brain_settings, progress, prepare
-                )
-            except RecordingError as exc:
-                raise BacktestError(str(exc)) from None
-            runtime[brain] = BrainRuntime(round(time.perf_counter() - started, 3))
-    return BacktestResult(setup=setup, results=results, runtime=runtime)
+        except RecordingError as exc:
+            raise BacktestError(str(exc)) from None
+        return result, None
+
+    return await run_each_brain(config.brains, config.db_dir, "omega-replay-", setup, run_one)
 
 
 async def _run_brain(
@@ -190,42 +172,19 @@ async def _run_brain(
             await prepare(store)
         exchange = ReplayExchange(starting_cash=settings.paper_starting_cash, clock=clock)
         source = RecordedOpportunities()
-        transport: RecordReplayTransport | None = None
-        if name == "claude":
-            inner, transport, client = _claude_brain(settings, store, clock, base)
-        else:
-            inner = _offline_brain(name, settings)
-        # Records each order's claimed edge and confidence: the trader metrics of report.json.
-        claims = ClaimRecorder(
-            inner, max_contracts=settings.max_order_contracts, max_cost=settings.max_order_cost
-        )
-        brain = MeteredBrain(claims)
-        reporter = BacktestReporter()
-        director = Director(
-            settings=settings,
-            store=store,
-            exchange=exchange,
-            brain=brain,
-            reporter=reporter,
-            clock=clock,
-            sources=[source],
-        )
-        tally = RunTally(name, setup.cycle_seconds, settings.paper_starting_cash)
-        approve = config.approvals == "approve"
+        inner, transport, client = pick_brain(name, settings, store, clock, base)
+        run = BrainRun.open(name, inner, transport, settings, store, exchange, clock, [source])
+        director = run.director
         for done, poll in enumerate(_polls(recording, config), start=1):
             clock.advance((poll.at - clock()).total_seconds())
             exchange.apply(poll)
             source.current = [line.to_opportunity() for line in poll.opportunities]
-            tally.add_cycle(await director.run_cycle(TRIGGER))
-            for request in reporter.take_requests():
-                tally.add_decision(
-                    await director.decide_approval(request.approval_id, APPROVER, approve)
-                )
-            if transport is not None and transport.stats.refused:
-                raise BacktestError(str(transport.stats.refused[0]))
+            await run.cycle(config.approvals)
+            if run.refusal is not None:
+                raise BacktestError(run.refusal)
             if progress is not None:
                 progress(name, done, setup.cycles)
-        return await _finish(tally, director, exchange, brain, reporter, claims)
+        return await _finish(run, exchange)
     finally:
         if director is not None:
             await director.close()
@@ -235,29 +194,10 @@ async def _run_brain(
             await client.close()
 
 
-async def _finish(
-    tally: RunTally,
-    director: Director,
-    exchange: ReplayExchange,
-    brain: MeteredBrain,
-    reporter: BacktestReporter,
-    claims: ClaimRecorder,
-) -> BrainResult:
+async def _finish(run: BrainRun, exchange: ReplayExchange) -> BrainResult:
     """Mark the book once more after the last poll, and count trades and fees."""
-    final = await director.sense()
+    final = await run.director.sense()
     fills = await exchange.get_fills()
-    results = {
-        m.ticker: m.result for m in await exchange.get_markets(sorted({f.market for f in fills}))
-    }
-    trader = trader_metrics(fills, results, claims.log, final.equity - tally.start_equity)
-    return tally.result(
-        final_equity=final.equity,
-        hits=hit_rate(trade_results(fills, exchange.results)),
-        fees=exchange.fees_paid,
-        fills=len(fills),
-        open_positions=len(final.open_positions),
-        ai=brain.usage,
-        alerts=reporter.alerts,
-        expired=reporter.expired,
-        trader=trader,
+    return await run.result(
+        final.equity, len(final.open_positions), fills, exchange.results, exchange.fees_paid
     )

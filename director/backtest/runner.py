@@ -17,21 +17,20 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from director.backtest import BRAINS
 from director.backtest.baselines import NaiveBrain, NaiveOnceBrain, NoneBrain
-from director.backtest.claims import ClaimRecorder
-from director.backtest.metrics import hit_rate, trade_results
+from director.backtest.brain_run import ApprovalPolicy as ApprovalPolicy
+from director.backtest.brain_run import BrainRun
 from director.backtest.replay import RecordReplayTransport, ReplayStats, ResponseCache
 from director.backtest.simclock import SimClock
-from director.backtest.tally import BacktestReporter, BrainResult, MeteredBrain, RunTally
-from director.backtest.trader_metrics import trader_metrics
+from director.backtest.tally import BrainResult
 from director.brains.base import Brain
 from director.brains.rules import RulesBrain
 from director.director import Director
@@ -47,13 +46,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ApprovalPolicy = Literal["approve", "reject"]
 # A Monday at midnight UTC: on the simulator's 5-minute grid and at a UTC day boundary, so
 # simulated days line up with the AI budget's days.
 DEFAULT_START = datetime(2026, 1, 5, tzinfo=UTC)
 MAX_DAYS = 366
-TRIGGER = "backtest"
-APPROVER = "backtest"
 # Replay-only clients never reach the network; the SDK still insists on a key.
 _REPLAY_ONLY_KEY = "replay-only-no-key"
 
@@ -157,6 +153,16 @@ def backtest_settings(settings: Settings, seed: int, db_path: Path) -> Settings:
     )
 
 
+def refuse_used_databases(db_dir: Path, brains: Sequence[str]) -> None:
+    """BacktestError if a brain's database in `db_dir` exists: a run starts from fresh ones."""
+    taken = [b for b in brains if (db_dir / f"{b}.db").exists()]
+    if taken:
+        raise BacktestError(
+            f"{db_dir / (taken[0] + '.db')} already exists: a backtest starts from "
+            "a fresh database; choose another --out or move the old one away"
+        )
+
+
 def describe_setup(config: BacktestConfig, settings: Settings) -> RunSetup:
     paper = settings.model_copy(update={"exchange": "paper"})
     models: dict[str, str] = {}
@@ -201,27 +207,33 @@ async def run_backtest(
     if config.db_dir is not None:
         if config.db_dir.exists() and not config.db_dir.is_dir():
             raise BacktestError(f"{config.db_dir} exists and is not a directory")
-        taken = [b for b in config.brains if (config.db_dir / f"{b}.db").exists()]
-        if taken:
-            raise BacktestError(
-                f"{config.db_dir / (taken[0] + '.db')} already exists: a backtest starts from "
-                "a fresh database; choose another --out or move the old one away"
-            )
+        refuse_used_databases(config.db_dir, config.brains)
     setup = describe_setup(config, settings)
+
+    async def run_one(brain: str, db_path: Path) -> tuple[BrainResult, ReplayStats | None]:
+        brain_settings = backtest_settings(settings, config.seed, db_path)
+        return await _run_brain(brain, config, setup, brain_settings, progress)
+
+    return await run_each_brain(config.brains, config.db_dir, "omega-backtest-", setup, run_one)
+
+
+async def run_each_brain(
+    brains: Sequence[str],
+    db_dir: Path | None,
+    scratch_prefix: str,
+    setup: RunSetup,
+    run_one: Callable[[str, Path], Awaitable[tuple[BrainResult, ReplayStats | None]]],
+) -> BacktestResult:
+    """`run_one(brain, its fresh database)` for each brain in turn, timed; the databases in
+    `db_dir`, or in a temporary directory (named from `scratch_prefix`) when None."""
     results: dict[str, BrainResult] = {}
     runtime: dict[str, BrainRuntime] = {}
-    with tempfile.TemporaryDirectory(prefix="omega-backtest-") as scratch:
-        db_dir = config.db_dir or Path(scratch)
+    with tempfile.TemporaryDirectory(prefix=scratch_prefix) as scratch:
+        db_dir = db_dir or Path(scratch)
         db_dir.mkdir(parents=True, exist_ok=True)
-        for brain in config.brains:
+        for brain in brains:
             started = time.perf_counter()
-            result, replay = await _run_brain(
-                brain,
-                config,
-                setup,
-                backtest_settings(settings, config.seed, db_dir / f"{brain}.db"),
-                progress,
-            )
+            result, replay = await run_one(brain, db_dir / f"{brain}.db")
             results[brain] = result
             runtime[brain] = BrainRuntime(round(time.perf_counter() - started, 3), replay)
     return BacktestResult(setup=setup, results=results, runtime=runtime)
@@ -251,38 +263,18 @@ async def _run_brain(
         if config.prepare is not None:
             await config.prepare(store)
         scanner = PaperScanner(exchange, seed=config.seed, scan_seconds=settings.cycle_seconds)
-        if name == "claude":
-            inner, transport, client = _claude_brain(settings, store, clock, config)
-        else:
-            inner = _offline_brain(name, settings)
-        claims = ClaimRecorder(
-            inner, max_contracts=settings.max_order_contracts, max_cost=settings.max_order_cost
-        )
-        brain = MeteredBrain(claims)
-        reporter = BacktestReporter()
-        director = Director(
-            settings=settings,
-            store=store,
-            exchange=exchange,
-            brain=brain,
-            reporter=reporter,
-            clock=clock,
-            sources=[ScannerSource("paper-scanner", scanner)],
-        )
-        tally = RunTally(name, setup.cycle_seconds, settings.paper_starting_cash)
-        approve = config.approvals == "approve"
+        inner, transport, client = pick_brain(name, settings, store, clock, config)
+        sources = [ScannerSource("paper-scanner", scanner)]
+        run = BrainRun.open(name, inner, transport, settings, store, exchange, clock, sources)
+        director = run.director
         for done in range(1, setup.cycles + 1):
-            tally.add_cycle(await director.run_cycle(TRIGGER))
-            for request in reporter.take_requests():
-                tally.add_decision(
-                    await director.decide_approval(request.approval_id, APPROVER, approve)
-                )
-            if transport is not None and transport.stats.refused:
-                raise BacktestError(str(transport.stats.refused[0]))
+            await run.cycle(config.approvals)
+            if run.refusal is not None:
+                raise BacktestError(run.refusal)
             clock.advance(setup.cycle_seconds)
             if progress is not None:
                 progress(name, done, setup.cycles)
-        result = await _finish(tally, director, exchange, brain, reporter, claims)
+        result = await _finish(run, exchange)
         return result, None if transport is None else transport.stats
     finally:
         if director is not None:
@@ -293,34 +285,24 @@ async def _run_brain(
             await client.close()  # and with it the replay transport
 
 
-async def _finish(
-    tally: RunTally,
-    director: Director,
-    exchange: PaperExchange,
-    brain: MeteredBrain,
-    reporter: BacktestReporter,
-    claims: ClaimRecorder,
-) -> BrainResult:
+async def _finish(run: BrainRun, exchange: PaperExchange) -> BrainResult:
     """Mark the book once more after the last cycle, and count trades and fees."""
-    final = await director.sense()
+    final = await run.director.sense()
     fills = await exchange.get_fills()
     settled = {s.market: s.result for s in await exchange.settlements()}
     account = await exchange.account()
-    traded = sorted({f.market for f in fills})
-    results = {m.ticker: m.result for m in await exchange.get_markets(traded)}
-    pnl = final.equity - tally.start_equity
-    trader = trader_metrics(fills, results, claims.log, pnl)
-    return tally.result(
-        final_equity=final.equity,
-        hits=hit_rate(trade_results(fills, settled)),
-        fees=account.fees_paid,
-        fills=len(fills),
-        open_positions=len(final.open_positions),
-        ai=brain.usage,
-        alerts=reporter.alerts,
-        expired=reporter.expired,
-        trader=trader,
+    return await run.result(
+        final.equity, len(final.open_positions), fills, settled, account.fees_paid
     )
+
+
+def pick_brain(
+    name: str, settings: Settings, store: Store, clock: SimClock, config: BacktestConfig
+) -> tuple[Brain, RecordReplayTransport | None, AsyncAnthropic | None]:
+    """The brain `name`, with the Claude brain's replay transport and client (else None)."""
+    if name == "claude":
+        return _claude_brain(settings, store, clock, config)
+    return _offline_brain(name, settings), None, None
 
 
 def _offline_brain(name: str, settings: Settings) -> Brain:

@@ -21,11 +21,11 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from anthropic import AsyncAnthropic
 
-from director.brains.base import ThinkContext, ThinkResult, UsageLedger, day_start
+from director.brains.base import ThinkContext, ThinkResult, Tier, UsageLedger, day_start
 from director.brains.claude_errors import BrainUnavailable, clip
 from director.brains.escalation import escalation_reasons
 from director.brains.plan_parsing import PlanParseError, parse_action, validate_plan
@@ -46,8 +46,6 @@ from director.rulebook import RuleSet
 from director.settings import Settings
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 # Thinking tokens count toward max_tokens: each budget leaves room for the effort's thinking
 # on top of the answer (a plan is under ~1,500 tokens of JSON).
@@ -154,7 +152,7 @@ class ClaudeBrain:
         return await self._finish(calls, final, state, settings.model_escalation, reason)
 
     def _plan_question(
-        self, purpose: str, tier: Any, model: str, system: str, user: str
+        self, purpose: str, tier: Tier, model: str, system: str, user: str
     ) -> Question[Plan]:
         escalation = tier == "escalation"
         return Question(

@@ -82,7 +82,9 @@ STATE_GUIDE = """\
 STATE FORMAT
 Money in dollars, prices in dollars per contract, quantities in contracts, ages, expiries and \
 close times (closes_h: hours until the market closes) in hours. Tables are {"cols": [...], \
-"rows": [[...], ...]}; "more" counts rows not shown; null means unknown."""
+"rows": [[...], ...]}; "more" counts rows not shown; null means unknown. Prices are on whole \
+cents except for the markets tick_grids lists with their own grid: a price off its market's \
+grid is refused."""
 
 EXECUTOR_SYSTEM = """\
 You fill in the missing price and/or quantity of one limit order proposed by a trading \

@@ -25,6 +25,7 @@ from typing import Any
 from director.brains.base import RecentAction
 from director.fees import fee_per_contract
 from director.models import Market, Opportunity, Order, Position, SystemState
+from director.ticks import describe as describe_grid
 
 UNTRUSTED_OPEN = "<untrusted_data>"
 UNTRUSTED_CLOSE = "</untrusted_data>"
@@ -138,6 +139,13 @@ def serialize_state(
             len(recent),
         )
     shown = [p.market for p in positions] + [o.market for o in top]
+    grids = {
+        m: describe_grid(state.markets[m].price_ranges)
+        for m in _unique(shown)
+        if m in state.markets and state.markets[m].price_ranges
+    }
+    if any(text != "whole cents" for text in grids.values()):
+        body["tick_grids"] = {m: t for m, t in grids.items() if t != "whole cents"}
     closed = sorted({m for m in shown if m in state.markets and not state.markets[m].is_open})
     if closed:
         body["closed_markets"] = closed

@@ -9,9 +9,21 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 
 from director.exchanges.base import ExchangeError, InsufficientFunds, MarketClosed, OrderNotFound
+
+# Re-exported: paper.py and paper_store.py read them from here.
+from director.exchanges.book_math import AVG_PRICE_STEP as AVG_PRICE_STEP
+from director.exchanges.book_math import ZERO as ZERO
+from director.exchanges.book_math import Holding as Holding
+from director.exchanges.book_math import (
+    book_fill,
+    canceled,
+    new_fill,
+    new_order,
+    settle_holdings,
+)
 from director.exchanges.paper_fills import commit_take, plan_take, resting_fill
 from director.exchanges.paper_sim import (
     CENTS,
@@ -33,8 +45,6 @@ from director.models import (
 
 log = logging.getLogger(__name__)
 
-ZERO = Decimal(0)
-AVG_PRICE_STEP = Decimal("0.0001")
 # Settled markets stay in memory this long (for get_markets on a just-settled position);
 # older ones are read from the database on demand.
 RETAIN_STEPS = 48 * STEPS_PER_HOUR
@@ -80,12 +90,6 @@ class Settlement:
     @property
     def pnl(self) -> Decimal:
         return self.payout - self.cost
-
-
-@dataclass(slots=True)
-class Holding:
-    quantity: int
-    cost: Decimal  # whole cents: what the contracts held were bought for
 
 
 def order_seq(order_id: str) -> int:
@@ -201,16 +205,14 @@ class Book:
     def _settle(self, market: SimMarket, at: datetime) -> None:
         for order in [o for o in self.resting.values() if o.market == market.ticker]:
             self._cancel(order, at)
-        yes = self.holdings.pop((market.ticker, Side.YES), None)
-        no = self.holdings.pop((market.ticker, Side.NO), None)
-        if yes is None and no is None:
+        assert market.result is not None
+        settled = settle_holdings(self.holdings, market.ticker, market.result)
+        if settled is None:
             return
-        assert market.result is not None and market.fair_at_close is not None
-        won = yes if market.result is Side.YES else no
-        payout = Decimal(won.quantity) if won is not None else ZERO
-        cost = (yes.cost if yes else ZERO) + (no.cost if no else ZERO)
-        self.cash += payout
-        self.realized_pnl += payout - cost
+        assert market.fair_at_close is not None
+        yes, no = settled.yes, settled.no
+        self.cash += settled.payout
+        self.realized_pnl += settled.pnl
         self.holdings_dirty.update({(market.ticker, Side.YES), (market.ticker, Side.NO)})
         self.new_settlements.append(
             Settlement(
@@ -221,8 +223,8 @@ class Book:
                 fair_at_close=market.fair_at_close,
                 yes_quantity=yes.quantity if yes else 0,
                 no_quantity=no.quantity if no else 0,
-                cost=cost,
-                payout=payout,
+                cost=settled.cost,
+                payout=settled.payout,
             )
         )
         self.account_dirty = True
@@ -303,10 +305,10 @@ class Book:
     def _cancel(self, order: Order, at: datetime) -> Order:
         del self.resting[order.order_id]
         self.cash += order.reserved
-        canceled = order.model_copy(update={"status": OrderStatus.CANCELED})
-        self.orders_dirty[order.order_id] = (canceled, at)
+        done = canceled(order)
+        self.orders_dirty[order.order_id] = (done, at)
         self.account_dirty = True
-        return canceled
+        return done
 
     def maker_fees_due(self) -> Decimal:
         """An upper bound of the maker fees resting buys may still pay: cash kept free for
@@ -332,14 +334,9 @@ class Book:
     def _new_order(
         self, request: OrderRequest, status: OrderStatus, remaining: int, now: datetime
     ) -> Order:
-        order = Order(
+        order = new_order(
+            request,
             order_id=f"po-{self.next_order_seq:08d}",
-            client_order_id=request.client_order_id,
-            market=request.market,
-            side=request.side,
-            action=request.action,
-            price=request.price,
-            quantity=request.quantity,
             remaining=remaining,
             status=status,
             created_at=now,
@@ -354,42 +351,17 @@ class Book:
     ) -> None:
         key = (order.market, order.side)
         amount = price * qty
+        realized = book_fill(self.holdings, order, qty, price)
         if order.action is OrderAction.BUY:
-            holding = self.holdings.setdefault(key, Holding(0, ZERO))
-            holding.quantity += qty
-            holding.cost += amount
             # A maker buy's price was paid from its reserve (price × remaining, which shrank
             # with this fill); only its fee comes out of cash.
             self.cash -= amount + fee if taker else fee
         else:
-            holding = self.holdings[key]
-            if qty == holding.quantity:
-                released = holding.cost
-            else:
-                released = (holding.cost * qty / holding.quantity).quantize(
-                    CENT, rounding=ROUND_HALF_EVEN
-                )
-            holding.quantity -= qty
-            holding.cost -= released
-            if holding.quantity == 0:
-                del self.holdings[key]
             self.cash += amount - fee
-            self.realized_pnl += amount - released
+            self.realized_pnl += realized
         self.fees_paid += fee
         self.holdings_dirty.add(key)
         self.account_dirty = True
-        self.new_fills.append(
-            Fill(
-                fill_id=f"pf-{self.next_fill_seq:08d}",
-                order_id=order.order_id,
-                market=order.market,
-                side=order.side,
-                action=order.action,
-                price=price,
-                quantity=qty,
-                fee=fee,
-                is_taker=taker,
-                created_at=at,
-            )
-        )
+        fill_id = f"pf-{self.next_fill_seq:08d}"
+        self.new_fills.append(new_fill(fill_id, order, qty, price, fee, taker=taker, at=at))
         self.next_fill_seq += 1

@@ -27,13 +27,21 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 
 from director.exchanges.base import ExchangeError, InsufficientFunds, MarketClosed, OrderNotFound
+from director.exchanges.book_math import (
+    ZERO,
+    Holding,
+    book_fill,
+    canceled,
+    new_fill,
+    new_order,
+    settle_holdings,
+)
 from director.exchanges.paper_book import price_cents
 from director.fees import trade_fee
 from director.models import (
-    CENT,
     Fill,
     Market,
     MarketStatus,
@@ -47,15 +55,7 @@ from director.models import (
 from director.recorder.format import MarketLine
 from director.recorder.reader import Poll
 
-ZERO = Decimal(0)
-AVG_PRICE_STEP = Decimal("0.0001")
 BookKey = tuple[Side, Decimal]  # (the side whose bid it is, the bid price), in one market
-
-
-@dataclass(slots=True)
-class Holding:
-    quantity: int
-    cost: Decimal
 
 
 @dataclass(frozen=True)
@@ -121,15 +121,10 @@ class ReplayExchange:
     def _settle(self, ticker: str, result: Side) -> None:
         for order in [o for o in self.resting.values() if o.market == ticker]:
             self._cancel(order)
-        payout = ZERO
-        for side in (Side.YES, Side.NO):
-            holding = self.holdings.pop((ticker, side), None)
-            if holding is None:
-                continue
-            won = Decimal(holding.quantity) if side is result else ZERO
-            payout += won
-            self.realized_pnl += won - holding.cost
-        self.cash += payout
+        settled = settle_holdings(self.holdings, ticker, result)
+        if settled is not None:
+            self.cash += settled.payout
+            self.realized_pnl += settled.pnl
 
     def _match(self, at: datetime) -> None:
         for order in sorted(self.resting.values(), key=lambda o: o.order_id):
@@ -159,7 +154,7 @@ class ReplayExchange:
                     market=ticker,
                     side=side,
                     quantity=holding.quantity,
-                    avg_price=(holding.cost / holding.quantity).quantize(AVG_PRICE_STEP),
+                    avg_price=holding.avg_price,
                     mark_price=None if line is None else self._market(line).mark(side),
                 )
             )
@@ -317,14 +312,9 @@ class ReplayExchange:
 
     def _new_order(self, request: OrderRequest) -> Order:
         self._seq += 1
-        order = Order(
+        order = new_order(
+            request,
             order_id=f"ro-{self._seq:08d}",
-            client_order_id=request.client_order_id,
-            market=request.market,
-            side=request.side,
-            action=request.action,
-            price=request.price,
-            quantity=request.quantity,
             remaining=request.quantity,
             status=OrderStatus.RESTING,
             created_at=self._clock(),
@@ -349,46 +339,21 @@ class ReplayExchange:
     def _cancel(self, order: Order) -> Order:
         del self.resting[order.order_id]
         self.cash += order.reserved
-        canceled = order.model_copy(update={"status": OrderStatus.CANCELED})
-        self._orders[order.client_order_id or order.order_id] = canceled
-        return canceled
+        done = canceled(order)
+        self._orders[order.client_order_id or order.order_id] = done
+        return done
 
     def _fill(
         self, order: Order, qty: int, price: Decimal, fee: Decimal, *, taker: bool, at: datetime
     ) -> None:
-        key = (order.market, order.side)
+        amount = price * qty
+        realized = book_fill(self.holdings, order, qty, price)
         if order.action is OrderAction.BUY:
-            holding = self.holdings.setdefault(key, Holding(0, ZERO))
-            holding.quantity += qty
-            holding.cost += price * qty
             # A maker buy's price comes out of its reserve, released to cash in _update.
-            self.cash -= price * qty + fee
+            self.cash -= amount + fee
         else:
-            holding = self.holdings[key]
-            if qty == holding.quantity:
-                released = holding.cost
-            else:
-                released = (holding.cost * qty / holding.quantity).quantize(
-                    CENT, rounding=ROUND_HALF_EVEN
-                )
-            holding.quantity -= qty
-            holding.cost -= released
-            if holding.quantity == 0:
-                del self.holdings[key]
-            self.cash += price * qty - fee
-            self.realized_pnl += price * qty - released
+            self.cash += amount - fee
+            self.realized_pnl += realized
         self.fees_paid += fee
-        self.fills.append(
-            Fill(
-                fill_id=f"rf-{len(self.fills) + 1:08d}",
-                order_id=order.order_id,
-                market=order.market,
-                side=order.side,
-                action=order.action,
-                price=price,
-                quantity=qty,
-                fee=fee,
-                is_taker=taker,
-                created_at=at,
-            )
-        )
+        fill_id = f"rf-{len(self.fills) + 1:08d}"
+        self.fills.append(new_fill(fill_id, order, qty, price, fee, taker=taker, at=at))
