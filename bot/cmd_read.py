@@ -8,7 +8,6 @@ import logging
 from datetime import timedelta
 
 from bot.auth import Role
-from bot.charts import equity_png
 from bot.cockpit import Cockpit, Invocation, duration, int_arg
 from bot.keyboards import main_keyboard
 from bot.render import (
@@ -105,6 +104,9 @@ async def pnl(inv: Invocation, ctx: Cockpit) -> None:
         return
     # Drawing takes a few hundred milliseconds of CPU: keep it off the event loop.
     async with ctx.chart_lock:
+        # Imported on first use: matplotlib costs tens of MB the bot rarely needs.
+        from bot.charts import equity_png
+
         png = await asyncio.to_thread(equity_png, points, title=f"Equity, last {days} day(s)")
     if not await ctx.sender.send_png(inv.chat_id, png, render_pnl(figures)):
         log.warning("/pnl chart not delivered to chat %s", inv.chat_id)

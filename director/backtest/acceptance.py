@@ -19,8 +19,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from scipy import stats
-
 from director.backtest.trader_metrics import TraderMetrics
 from director.settings import Settings
 
@@ -67,6 +65,9 @@ class Paired:
 
 def paired(differences: Sequence[float], confidence: float = CONFIDENCE) -> Paired:
     """The mean of per-seed differences with its t interval and Wilcoxon p-value."""
+    # Imported here: scipy costs ~60 MB and `run` needs it only when a review is scored.
+    from scipy import stats
+
     n = len(differences)
     if n < MIN_SEEDS:
         raise ValueError(f"a paired comparison needs at least {MIN_SEEDS} seeds, got {n}")
