@@ -92,8 +92,13 @@ async def honour(backlog: Backlog, director: DirectorPort, sender: Sender) -> No
         newest = backlog.panics[0]
         who = label(newest.from_user) if newest.from_user else "an operator"
         log.warning("PANIC from the backlog (sent %s by %s): honoured", _when(newest), who)
-        result = await director.panic(f"{who} (sent while the bot was down)")
-        done = render_panic_result(result, who)
+        try:
+            result = await director.panic(f"{who} (sent while the bot was down)")
+            done = render_panic_result(result, who)
+        except Exception:
+            # The bot must still come up: the sender is told, and can press /panic again.
+            log.exception("the backlog's /panic failed")
+            done = "🚨 Panic FAILED: check /state and send /panic again."
         for message in backlog.panics:
             await sender.send_html(
                 message.chat.id,
@@ -105,7 +110,15 @@ async def honour(backlog: Backlog, director: DirectorPort, sender: Sender) -> No
         who = label(newest.from_user) if newest.from_user else "an operator"
         if not backlog.panics:
             log.warning("safe mode ON from the backlog (sent %s by %s)", _when(newest), who)
-            await director.set_safe_mode(True, f"{who} (sent while the bot was down)")
+            try:
+                await director.set_safe_mode(True, f"{who} (sent while the bot was down)")
+            except Exception:
+                log.exception("the backlog's /safemode on failed")
+                for message in backlog.safemodes:
+                    await sender.send_html(
+                        message.chat.id, "🛡 Safe mode FAILED to switch on: check /state."
+                    )
+                backlog.safemodes.clear()
         for message in backlog.safemodes:
             await sender.send_html(
                 message.chat.id,

@@ -35,6 +35,8 @@ class Outbox:
         self._busy = False
         self._worker: asyncio.Task[None] | None = None
         self._closed = False
+        # id(delivery) -> what to do if it is dropped unsent; forgotten once it is attempted.
+        self._on_drop: dict[int, Callable[[], None]] = {}
 
     def start(self) -> None:
         if self._worker is None:
@@ -49,17 +51,31 @@ class Outbox:
         return self._gate.is_set()
 
     def post(
-        self, what: str, delivery: Delivery, *, urgent: bool = False, first: bool = False
+        self,
+        what: str,
+        delivery: Delivery,
+        *,
+        urgent: bool = False,
+        first: bool = False,
+        on_drop: Callable[[], None] | None = None,
     ) -> None:
         """Queue `delivery`; never blocks, never raises. `first` puts it ahead of everything
-        (the online notice, which must read before what the loop reported meanwhile)."""
+        (the online notice, which must read before what the loop reported meanwhile).
+        `on_drop` runs if the delivery is dropped unsent (closed, or pushed out when full)."""
         if self._closed:
             log.warning("outbox closed; dropped %s", what)
+            if on_drop is not None:
+                on_drop()
             return
+        if on_drop is not None:
+            self._on_drop[id(delivery)] = on_drop
         if self.backlog >= self._capacity:
             lane = self._routine if self._routine else self._urgent
-            dropped, _ = lane.popleft()
+            dropped, lost = lane.popleft()
             log.error("outbox full; dropped the oldest delivery (%s)", dropped)
+            forget = self._on_drop.pop(id(lost), None)
+            if forget is not None:
+                forget()
         if first:
             self._urgent.appendleft((what, delivery))
         else:
@@ -108,6 +124,7 @@ class Outbox:
                 await self._wake.wait()
                 continue
             what, delivery = item
+            self._on_drop.pop(id(delivery), None)
             try:
                 await delivery()
             except Exception:

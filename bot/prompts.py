@@ -161,12 +161,17 @@ class Prompts:
         async def act() -> Outcome:
             d = self._director
             log.warning("%s confirmed by %s", _WHAT[what], who)
-            if what == "auto":
-                await d.set_autonomy(Autonomy.AUTO, who)
-            elif what == "safeoff":
-                await d.set_safe_mode(False, who)
-            else:
-                await d.set_paused(False, who)
+            try:
+                if what == "auto":
+                    await d.set_autonomy(Autonomy.AUTO, who)
+                elif what == "safeoff":
+                    await d.set_safe_mode(False, who)
+                else:
+                    await d.set_paused(False, who)
+            except Exception:
+                log.exception("%s failed", _WHAT[what])
+                failed = f"{_WHAT[what].capitalize()}: FAILED, nothing changed; check /state."
+                return failed, f"⚠️ {esc(failed)}"
             done = f"{_WHAT[what].capitalize()}: done (by {who})."
             return done, f"⚠️ {esc(done)}"
 

@@ -131,7 +131,13 @@ class TelegramReporter:
             finally:
                 self.queued_requests.discard(request.approval_id)
 
-        self._outbox.post(f"approval #{request.approval_id} request", deliver, urgent=True)
+        self._outbox.post(
+            f"approval #{request.approval_id} request",
+            deliver,
+            urgent=True,
+            # Dropped unsent: the catch-up must be free to send it again.
+            on_drop=lambda: self.queued_requests.discard(request.approval_id),
+        )
 
     async def approval_settled(self, decision: ApprovalDecision) -> None:
         self._outbox.post(

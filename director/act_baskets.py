@@ -49,4 +49,6 @@ def as_execution(basket: BasketIntent, result: BasketResult) -> Execution:
         detail=detail[:1000],
         order_id=next((leg.order_id for leg in result.legs if leg.order_id), None),
         outcome={"event": basket.event, "side": basket.side.value, **result.as_outcome()},
+        # Unclear or uneven: reconciled by the legs' ids (markets blocked meanwhile), never resent.
+        unknown=result.needs_attention,
     )

@@ -126,7 +126,8 @@ async def approval_card(director: Director, request: ApprovalRequest) -> Approva
     except ValidationError:
         return None
     try:
-        state: SystemState | None = await director.sense()
+        # No news: a card needs the quote, and ten cards must not fetch every feed ten times.
+        state: SystemState | None = await director.sense(news=False)
     except Exception:
         state = None  # a card without quotes beats no card
     cycle = await director.store.cycle(request.cycle_id)

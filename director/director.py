@@ -18,7 +18,7 @@ from decimal import Decimal
 
 from pydantic import ValidationError
 
-from director.act import Execution, client_order_id
+from director.act import client_order_id
 from director.brains.base import Brain, ThinkContext, ThinkResult
 from director.crashpoints import crash_point
 from director.disposition import Asked, dispose
@@ -376,11 +376,14 @@ class Director:
             if think.block_new_orders
             else None
         )
-        verdicts = check_plan(plan, state, self.limits(rules), block_new_exposure=block)
         install = await self.install_id()
         parked = {key: approval_id for approval_id, (key, _) in (await self._parked()).items()}
         outcomes = []
         async with self._act_lock:
+            # Checked under the lock on what is unresolved now: an intent or an approval sent
+            # during THINK may have left a market's order unknown.
+            state = await self.reconciler.annotate(state)
+            verdicts = check_plan(plan, state, self.limits(rules), block_new_exposure=block)
             for idx, (action, verdict) in enumerate(zip(plan.actions, verdicts, strict=True)):
                 outcomes.append(
                     await self._act_one(
@@ -409,17 +412,6 @@ class Director:
             escalated=think.escalated,
         )
         return await dispose(self, asked, action, verdict, state, parked)
-
-    async def _record_execution(
-        self, action_id: int, status: ActionStatus, result: Execution
-    ) -> None:
-        await self.store.update_action(
-            action_id,
-            status=status,
-            now=self.clock(),
-            order_id=result.order_id,
-            outcome={"ok": result.ok, "detail": result.detail, **(result.outcome or {})},
-        )
 
     async def install_id(self) -> str:
         if self._install_id is None:

@@ -76,7 +76,10 @@ class _Disposal:
             verdict=verdict_name,
             reason=reason,
             status=status,
-            client_order_id=asked.client_order_id if self.verdict.order else None,
+            # Every send that could place an order is journaled under its client order id.
+            client_order_id=(
+                asked.client_order_id if self.verdict.order or self.verdict.basket else None
+            ),
             now=self.now,
             outcome=extra,
         )

@@ -52,7 +52,7 @@ async def send_recorded(
     Never raises for an exchange failure (it is the result); re-raises a cancellation after
     the send in flight is recorded."""
     path = "approval" if approved else "cycle"
-    if verdict.order is None:
+    if verdict.order is None and verdict.basket is None:
         # A cancel can't duplicate anything: send, then record.
         result = await execute(exchange, verdict, coid)
         done = ActionStatus.APPROVED if approved else ActionStatus.EXECUTED

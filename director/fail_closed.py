@@ -16,11 +16,12 @@ from director.models import Action, CancelOrder, DoNothing, SystemState
 def action_markets(action: Action) -> list[str]:
     """The markets an action would send orders on (none for cancels and do_nothing)."""
     details = action.details
-    market = getattr(details, "market", None)
-    if isinstance(market, str):
-        return [market]
+    # Legs first: a basket's `market` is its event, which no order is sent on.
     legs = getattr(details, "legs", None) or []
-    return [str(leg.market) for leg in legs if getattr(leg, "market", None)]
+    if legs:
+        return [str(leg.market) for leg in legs if getattr(leg, "market", None)]
+    market = getattr(details, "market", None)
+    return [market] if isinstance(market, str) else []
 
 
 def refusal(action: Action, state: SystemState) -> str | None:

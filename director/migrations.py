@@ -271,8 +271,12 @@ MIGRATIONS: list[tuple[int, str]] = [
         """,
     ),
     (
-        11,
+        7,
         # Cache writes are billed per TTL: the 1-hour ones apart from the 5-minute ones.
         "ALTER TABLE llm_usage ADD COLUMN cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0;",
     ),
 ]
+
+# A gap or a repeat would make a database skip a migration for good: refuse to import.
+if [version for version, _ in MIGRATIONS] != list(range(1, len(MIGRATIONS) + 1)):
+    raise RuntimeError("MIGRATIONS must be numbered 1, 2, 3, ... in order")

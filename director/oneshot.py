@@ -29,8 +29,11 @@ async def run_one_cycle(director: Director) -> int:
     stopped: list[signal.Signals] = []
 
     def stop(signum: signal.Signals) -> None:
-        if not stopped:
-            log.warning("%s: stopping the cycle (an order in flight is recorded)", signum.name)
+        if stopped:
+            # A second stop must not cut short the wait for an order in flight.
+            log.warning("%s again: still recording the order in flight", signum.name)
+            return
+        log.warning("%s: stopping the cycle (an order in flight is recorded)", signum.name)
         stopped.append(signum)
         task.cancel()
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from director.baskets import leg_client_order_ids
 from director.exchanges.base import Exchange
 from director.exec_journal import (
     ExecState,
@@ -138,11 +139,12 @@ class Reconciler:
         """Market → why it takes no new order: an order there whose outcome is not known."""
         blocked: dict[str, str] = {}
         for order in await open_orders(self.store):
-            blocked.setdefault(
-                order.market,
+            why = (
                 f"order {order.client_order_id} (action #{order.action_id}) is not reconciled "
-                "with the exchange yet: no new order on this market until it is",
+                "with the exchange yet: no new order on this market until it is"
             )
+            for market in [order.market, *(m for m, _ in _basket_legs(order))]:
+                blocked.setdefault(market, why)
         return blocked
 
     async def annotate(self, state: SystemState) -> SystemState:
@@ -174,13 +176,19 @@ class Reconciler:
         lookup = _lookup_of(self.exchange)
         if lookup is None:
             return f"{self.exchange.name} cannot look orders up by client order id", False
+        legs = _basket_legs(order)
         try:
-            found: Order | None = await lookup(order.market, order.client_order_id)
+            if legs:
+                placed = [o for o in [await lookup(m, c) for m, c in legs] if o is not None]
+                if placed:
+                    return await self._found_basket(order, placed, now)
+            else:
+                found: Order | None = await lookup(order.market, order.client_order_id)
+                if found is not None:
+                    return await self._found(order, found, now)
         except Exception as exc:
             log.warning("lookup of order %s failed: %s", order.client_order_id, exc)
             return f"lookup of {order.client_order_id} failed ({type(exc).__name__})", False
-        if found is not None:
-            return await self._found(order, found, now)
         settle = (
             0.0 if getattr(self.exchange, "creates_apply_at_once", False) else self.settle_seconds
         )
@@ -230,6 +238,33 @@ class Reconciler:
             order_id=found.order_id,
             detail=detail,
             outcome=outcome,
+        )
+        return self._resolution(order, True, detail)
+
+    async def _found_basket(self, order: OpenOrder, legs: list[Order], now: datetime) -> Resolution:
+        """A basket that reached the exchange before the record heard back: what it left
+        held is in the next SENSE; whether its unwinding finished is for a human to check."""
+        found = ", ".join(f"{o.market} {o.side.value} {o.filled}/{o.quantity}" for o in legs)
+        detail = (
+            f"ATTENTION — basket reached the exchange before a restart: legs found ({found}); "
+            "check its positions"
+        )
+        log.error("basket %s: %s", order.client_order_id, detail)
+        approved = order.approval_id is not None
+        await mark(
+            self.store,
+            order.action_id,
+            ExecState.RECONCILED,
+            now,
+            status=ActionStatus.APPROVED if approved else ActionStatus.EXECUTED,
+            order_id=legs[0].order_id,
+            detail=detail,
+            outcome={
+                "ok": True,
+                "detail": detail,
+                "reconciled": True,
+                "legs": [o.order_id for o in legs],
+            },
         )
         return self._resolution(order, True, detail)
 
@@ -308,6 +343,15 @@ class Reconciler:
             await self.on_approval(decision)
         except Exception:
             log.exception("reporter failed to update approval %s", approval_id)
+
+
+def _basket_legs(order: OpenOrder) -> list[tuple[str, str]]:
+    """(market, client order id) of each leg of a recorded place_basket; [] otherwise."""
+    if order.action.get("action_type") != "place_basket":
+        return []
+    legs = order.action.get("details", {}).get("legs", [])
+    ids = leg_client_order_ids(order.client_order_id, len(legs))
+    return [(str(leg["market"]), coid) for leg, coid in zip(legs, ids, strict=True)]
 
 
 def _lookup_of(exchange: Exchange) -> Callable[[str, str], Awaitable[Order | None]] | None:

@@ -238,7 +238,9 @@ class Store:
             await conn.execute("PRAGMA journal_mode=WAL")
             await conn.execute("PRAGMA foreign_keys=ON")
             await conn.execute("PRAGMA busy_timeout=5000")
-            await conn.execute("PRAGMA synchronous=NORMAL")
+            # FULL, not NORMAL: in WAL mode NORMAL can lose the last commits on a power cut,
+            # and the execution journal's "sent" mark must survive one.
+            await conn.execute("PRAGMA synchronous=FULL")
             await store._migrate()
         except StoreError:
             await conn.close()
@@ -266,8 +268,7 @@ class Store:
                 f"database schema version {current} is newer than this program ({latest}); "
                 "upgrade omega-director"
             )
-        # Sorted: entries are appended by number, never trusted to be in list order.
-        for version, script in sorted(MIGRATIONS):
+        for version, script in MIGRATIONS:
             if version <= current:
                 continue
             async with self.transaction() as conn:

@@ -74,6 +74,15 @@ async def test_oversized_bodies_and_too_many_lines_are_refused(env: dict[str, An
         headers={"Content-Type": "application/json"},
     )
     assert huge.status_code == 413 and "larger than" in huge.json()["error"]
+
+    async def chunks() -> Any:  # no Content-Length: the cap must hold while reading
+        for _ in range(300):
+            yield b'"x",' * 1000
+
+    chunked = await api.post(
+        "/v1/opportunities", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert chunked.status_code == 413 and "larger than" in chunked.json()["error"]
     many = await api.post("/v1/opportunities", json=[line("KXA")] * 1001)
     assert many.status_code == 422 and "at most 1000" in many.json()["error"]
     assert await env["opportunities"].opportunities(NOW) == []

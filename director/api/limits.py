@@ -6,14 +6,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from fastapi import HTTPException
+
 MAX_BODY_BYTES = 1024 * 1024
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
-
-
-class BodyTooLarge(Exception):
-    pass
 
 
 class BodyLimit:
@@ -33,7 +31,6 @@ class BodyLimit:
             await _too_large(send, self.max_bytes)
             return
         seen = 0
-        started = False
 
         async def counting_receive() -> Message:
             nonlocal seen
@@ -41,19 +38,12 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise BodyTooLarge
+                    # An HTTPException, not our own: FastAPI turns any other error raised while
+                    # it reads the body into a 400, and 413 is what this is.
+                    raise HTTPException(413, f"body larger than {self.max_bytes} bytes")
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
-                await _too_large(send, self.max_bytes)
+        await self.app(scope, counting_receive, send)
 
 
 async def _too_large(send: Any, limit: int) -> None:

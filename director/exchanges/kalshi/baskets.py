@@ -217,9 +217,13 @@ class KalshiBaskets:
         except ExchangeError as exc:
             status = getattr(exc, "status", 0)
             if isinstance(status, int) and 400 <= status < 500 and status not in (408, 409, 429):
-                return BasketResult(
-                    BasketStatus.NOT_FILLED, f"batch refused ({exc})", order_group_id=group
-                )
+                # An answered refusal may follow an unclear first attempt the http layer
+                # retried: refused only once no leg is on the exchange.
+                if not await self._any_leg_placed(legs, ids):
+                    return BasketResult(
+                        BasketStatus.NOT_FILLED, f"batch refused ({exc})", order_group_id=group
+                    )
+                log.warning("basket %s: refused on a retry, but legs exist (%s)", coid, exc)
             items = {}
             log.warning("basket %s: batch outcome unclear (%s); looking legs up", coid, exc)
         results = await self._leg_results(legs, ids, items)
@@ -232,6 +236,17 @@ class KalshiBaskets:
             )
         return await self._settle(legs, results, coid, group)
 
+    async def _any_leg_placed(self, legs: Sequence[LegOrder], ids: Sequence[str]) -> bool:
+        """Whether any leg is on the exchange; a lookup that fails counts as placed."""
+        for leg, coid in zip(legs, ids, strict=True):
+            try:
+                if await self._find(leg, coid) is not None:
+                    return True
+            except ExchangeError as exc:
+                log.warning("basket leg %s: lookup failed: %s", coid, exc)
+                return True
+        return False
+
     async def _leg_results(
         self, legs: Sequence[LegOrder], ids: Sequence[str], items: Mapping[str, BatchItem]
     ) -> list[LegResult] | None:
@@ -241,7 +256,9 @@ class KalshiBaskets:
         for leg, coid in zip(legs, ids, strict=True):
             item = items.get(coid)
             if item is not None and not item.error_code:
-                filled = min(leg.quantity, whole(item.filled, up=False))
+                # What the exchange filled, never capped at this attempt's size: a looked-up
+                # earlier send may have been larger.
+                filled = whole(item.filled, up=False)
                 results.append(LegResult(leg.market, coid, item.order_id, filled, leg.price))
                 continue
             if item is not None and item.error_code != ALREADY_EXISTS:
@@ -263,14 +280,14 @@ class KalshiBaskets:
             order = await self._find_order(leg.market, coid)
             if order is None:
                 return None
-            return LegResult(leg.market, coid, order.order_id, min(leg.quantity, order.filled))
+            return LegResult(leg.market, coid, order.order_id, order.filled)
         params: dict[str, str | int] = {"ticker": leg.market, "limit": 100}
         async with aclosing(self._http.pages("/portfolio/orders", params, OrdersPage)) as pages:
             async for page in pages:
                 for raw in page.records():
                     if raw.get("client_order_id") == coid:
                         order = parse_order(raw, (leg.side, OrderAction.BUY))
-                        filled = min(leg.quantity, order.filled)
+                        filled = order.filled
                         return LegResult(leg.market, coid, order.order_id, filled, leg.price)
         return None
 
