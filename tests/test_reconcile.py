@@ -14,11 +14,24 @@ import httpx
 import pytest
 
 from director.act import outcome_unknown
+from director.baskets import leg_client_order_ids
 from director.director import Director
 from director.exchanges.base import ExchangeError, InsufficientFunds
-from director.models import Order, OrderRequest, PlaceOrder, PlaceOrderDetails, Plan, Side
+from director.exec_journal import ExecState, mark
+from director.models import (
+    BasketLegDetails,
+    Order,
+    OrderRequest,
+    OrderStatus,
+    PlaceBasket,
+    PlaceBasketDetails,
+    PlaceOrder,
+    PlaceOrderDetails,
+    Plan,
+    Side,
+)
 from director.settings import Settings
-from director.store import Store
+from director.store import ActionStatus, Store
 from tests.builders import NOW, D, market, opportunity
 from tests.fakes import FakeExchange, ListSource, RecordingReporter, ScriptedBrain
 
@@ -262,3 +275,59 @@ async def test_an_order_being_sent_now_is_not_reconciled_under_its_feet(
     decision = await press
     assert decision.ok and len(exchange.placed) == 1
     assert await director.reconciler.blocked_markets() == {}
+
+
+async def test_an_unclear_basket_blocks_its_legs_until_their_ids_are_found(
+    env: dict[str, Any],
+) -> None:
+
+    store: Store = env["store"]
+    exchange: LaggingExchange = env["exchange"]
+    director = env["make"](Plan(reasoning="x", actions=[buy("KXB")]))
+    cycle = await store.start_cycle(NOW, "manual")
+    legs = [
+        BasketLegDetails(market=m, side=Side.NO, price=D("0.40"), quantity=5)
+        for m in ("KXA", "KXB")
+    ]
+    basket = PlaceBasket(details=PlaceBasketDetails(event="KXEV", legs=legs))
+    action_id = await store.add_action(
+        cycle_id=cycle,
+        idx=0,
+        kind="place_basket",
+        market="KXEV",
+        action_json=basket.model_dump_json(),
+        verdict="allowed",
+        reason="",
+        status=ActionStatus.SENDING,
+        client_order_id="omega-basket-1",
+        now=NOW,
+    )
+    await mark(store, action_id, ExecState.SENT, NOW)
+    await mark(store, action_id, ExecState.UNKNOWN, NOW, status=ActionStatus.UNKNOWN)
+
+    # Its legs' markets take no new order while nobody knows what the batch did.
+    blocked = await director.reconciler.blocked_markets()
+    assert {"KXA", "KXB", "KXEV"} <= set(blocked)
+    report = await director.run_cycle("manual")
+    [refused] = report.outcomes
+    assert refused.status == "blocked" and "not reconciled" in refused.reason
+    assert exchange.placed == []
+
+    # One leg is on the exchange under its derived id: the basket reached it.
+    first_leg = leg_client_order_ids("omega-basket-1", 2)[0]
+    exchange.by_coid[first_leg] = Order(
+        order_id="leg-1",
+        market="KXA",
+        side=Side.NO,
+        price=D("0.40"),
+        quantity=5,
+        remaining=0,
+        status=OrderStatus.FILLED,
+        created_at=NOW,
+    )
+    await director.reconciler.before_cycle()
+    row = await action_row(store, action_id)
+    assert row["exec_state"] == "reconciled" and row["status"] == "executed"
+    assert "ATTENTION" in row["exec_detail"] and "legs found" in row["exec_detail"]
+    assert await director.reconciler.blocked_markets() == {}
+    assert first_leg in exchange.lookups
