@@ -162,17 +162,7 @@ class Reconciler:
             return f"{order.client_order_id} is being sent right now", False
         now = self.clock()
         if not order.maybe_sent:
-            detail = "interrupted before it was sent: never placed"
-            await mark(
-                self.store,
-                order.action_id,
-                ExecState.RECONCILED,
-                now,
-                status=ActionStatus.FAILED,
-                detail=detail,
-                outcome={"ok": False, "detail": detail, "reconciled": True},
-            )
-            return self._resolution(order, False, detail)
+            return await self._never_placed(order, now, "interrupted before it was sent")
         lookup = _lookup_of(self.exchange)
         if lookup is None:
             return f"{self.exchange.name} cannot look orders up by client order id", False
@@ -196,7 +186,12 @@ class Reconciler:
         if age < settle:
             why = f"{order.client_order_id} sent {age:.1f}s ago and not visible yet"
             return why, True
-        detail = f"not on the exchange {age:.0f}s after it was sent: never placed"
+        return await self._never_placed(
+            order, now, f"not on the exchange {age:.0f}s after it was sent"
+        )
+
+    async def _never_placed(self, order: OpenOrder, now: datetime, why: str) -> Resolution:
+        detail = f"{why}: never placed"
         await mark(
             self.store,
             order.action_id,
@@ -207,6 +202,22 @@ class Reconciler:
             outcome={"ok": False, "detail": detail, "reconciled": True},
         )
         return self._resolution(order, False, detail)
+
+    async def _placed(
+        self, order: OpenOrder, now: datetime, order_id: str, detail: str, outcome: dict[str, Any]
+    ) -> Resolution:
+        approved = order.approval_id is not None
+        await mark(
+            self.store,
+            order.action_id,
+            ExecState.RECONCILED,
+            now,
+            status=ActionStatus.APPROVED if approved else ActionStatus.EXECUTED,
+            order_id=order_id,
+            detail=detail,
+            outcome=outcome,
+        )
+        return self._resolution(order, True, detail)
 
     async def _found(self, order: OpenOrder, found: Order, now: datetime) -> Resolution:
         detail = (
@@ -228,18 +239,7 @@ class Reconciler:
             "action": found.action.value,
             "market": found.market,
         }
-        approved = order.approval_id is not None
-        await mark(
-            self.store,
-            order.action_id,
-            ExecState.RECONCILED,
-            now,
-            status=ActionStatus.APPROVED if approved else ActionStatus.EXECUTED,
-            order_id=found.order_id,
-            detail=detail,
-            outcome=outcome,
-        )
-        return self._resolution(order, True, detail)
+        return await self._placed(order, now, found.order_id, detail, outcome)
 
     async def _found_basket(self, order: OpenOrder, legs: list[Order], now: datetime) -> Resolution:
         """A basket that reached the exchange before the record heard back: what it left
@@ -250,23 +250,13 @@ class Reconciler:
             "check its positions"
         )
         log.error("basket %s: %s", order.client_order_id, detail)
-        approved = order.approval_id is not None
-        await mark(
-            self.store,
-            order.action_id,
-            ExecState.RECONCILED,
-            now,
-            status=ActionStatus.APPROVED if approved else ActionStatus.EXECUTED,
-            order_id=legs[0].order_id,
-            detail=detail,
-            outcome={
-                "ok": True,
-                "detail": detail,
-                "reconciled": True,
-                "legs": [o.order_id for o in legs],
-            },
-        )
-        return self._resolution(order, True, detail)
+        outcome = {
+            "ok": True,
+            "detail": detail,
+            "reconciled": True,
+            "legs": [o.order_id for o in legs],
+        }
+        return await self._placed(order, now, legs[0].order_id, detail, outcome)
 
     @staticmethod
     def _resolution(order: OpenOrder, placed: bool, detail: str) -> Resolution:

@@ -29,6 +29,7 @@ from typing import Any
 NAME = "rebalancer"
 
 
+# The same few lines stand in each example on purpose: each is one file to copy and adapt.
 def call(method: str, path: str, body: Any = None) -> Any:
     url = os.environ.get("OMEGA_API_URL", "http://127.0.0.1:8787").rstrip("/") + path
     data = None if body is None else json.dumps(body).encode()

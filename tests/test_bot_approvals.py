@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -32,12 +32,6 @@ from tests.test_bot_harness import (
 )
 
 TTL = 600
-
-
-@pytest.fixture
-def tg() -> Iterator[TelegramStandIn]:
-    with TelegramStandIn() as standin:
-        yield standin
 
 
 @pytest.fixture

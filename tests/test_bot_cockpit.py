@@ -7,7 +7,6 @@ messages that survive 429s and 502s, quiet routine reports, and prompts decided 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -32,12 +31,6 @@ from tests.test_bot_harness import (
 
 VIEWER = 3003
 GROUP = -100777
-
-
-@pytest.fixture
-def tg() -> Iterator[TelegramStandIn]:
-    with TelegramStandIn() as standin:
-        yield standin
 
 
 @pytest.fixture

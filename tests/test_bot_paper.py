@@ -4,7 +4,7 @@ the rules brain, the real bot, the Bot API stand-in. Only the clock is fixed (de
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -23,12 +23,6 @@ from director.settings import Settings
 from director.store import Store
 from tests.telegram_standin import StoredMessage, TelegramStandIn
 from tests.test_bot_harness import FAST, OPERATOR, Clock, make_settings
-
-
-@pytest.fixture
-def tg() -> Iterator[TelegramStandIn]:
-    with TelegramStandIn() as standin:
-        yield standin
 
 
 @pytest.fixture

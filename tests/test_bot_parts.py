@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -131,12 +131,6 @@ async def test_the_outbox_holds_work_until_telegram_answers_then_sends_urgent_fi
 
 
 # --- reporter ------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def tg() -> Iterator[TelegramStandIn]:
-    with TelegramStandIn() as standin:
-        yield standin
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -68,12 +68,6 @@ NASTY = "<b>&</b>"
 REPORT_CHAT = -100777
 LATE_RULE = "Never open a position in a market that closes within one hour."
 WHEN = datetime(2026, 11, 24, 14, 15, tzinfo=UTC)
-
-
-@pytest.fixture
-def tg() -> Iterator[TelegramStandIn]:
-    with TelegramStandIn() as standin:
-        yield standin
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -120,12 +120,6 @@ def test_html_to_plain() -> None:
 
 
 # --- Sender against the stand-in -----------------------------------------------------------
-
-
-@pytest.fixture
-def tg() -> Iterator[TelegramStandIn]:
-    with TelegramStandIn() as standin:
-        yield standin
 
 
 @pytest.fixture
