@@ -38,7 +38,8 @@ from director.exchanges.kalshi.models import (
 )
 from director.fees import STANDARD, FeeSchedule
 from director.models import BasketOpportunity, Side
-from director.scanners.kalshi_scanner import Candidate, UniverseScanner
+from director.scanners.kalshi_scanner import UniverseScanner
+from director.scanners.sure_baskets import Candidate
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 CENT = Decimal("0.01")

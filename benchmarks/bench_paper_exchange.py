@@ -31,16 +31,9 @@ from director.exchanges.paper import PaperExchange
 from director.models import OrderRequest, Side
 from director.scanners.paper_scanner import PaperScanner
 from director.store import Store
+from tests.clocks import ManualClock
 
 START = datetime(2026, 1, 5, 0, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 async def sense(exchange: PaperExchange) -> None:
@@ -53,7 +46,7 @@ async def sense(exchange: PaperExchange) -> None:
 
 
 async def backtest(folder: Path) -> None:
-    clock = Clock()
+    clock = ManualClock(START)
     store = await Store.open(folder / "backtest.db")
     exchange = await PaperExchange.open(
         store, seed=7, n_markets=40, starting_cash=Decimal(10000), clock=clock
@@ -109,7 +102,7 @@ async def timed(
 
 
 async def big_book(folder: Path) -> None:
-    clock = Clock()
+    clock = ManualClock(START)
     path = folder / "big.db"
     store = await Store.open(path)
     exchange = await PaperExchange.open(

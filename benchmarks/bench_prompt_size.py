@@ -23,7 +23,8 @@ from decimal import Decimal
 from typing import Any
 
 from director.brains.plan_schema import plan_schema
-from director.brains.prompt import GuardLimits, StateLimits, planner_message, static_prefix
+from director.brains.prompt import StateLimits, planner_message, static_prefix
+from director.guard import Limits
 from director.models import (
     Autonomy,
     Market,
@@ -253,7 +254,7 @@ def seed_prompt(state: SystemState) -> str:
     return SEED_PROMPT.format(state=json.dumps(asdict(seed_state(state)), indent=2))
 
 
-def cached_prefix(state: SystemState, limits: GuardLimits) -> str:
+def cached_prefix(state: SystemState, limits: Limits) -> str:
     """Everything the cache keys the prefix on: the output schema and the system prompt."""
     del state  # the point: the prefix must not depend on it
     payload: dict[str, Any] = {
@@ -265,7 +266,7 @@ def cached_prefix(state: SystemState, limits: GuardLimits) -> str:
 
 def main() -> int:
     now = datetime(2026, 5, 9, 12, 0, tzinfo=UTC)
-    limits = GuardLimits.from_settings(Settings(_env_file=None))
+    limits = Limits.from_settings(Settings(_env_file=None), DEFAULT_RULESET)
     state = standard_state(seed=1, now=now)
     other = standard_state(seed=2, now=now + timedelta(minutes=15))
 

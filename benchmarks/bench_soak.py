@@ -42,9 +42,9 @@ from director.exchanges.kalshi.ratelimit import Backoff
 from director.models import Opportunity, Side
 from director.settings import Settings
 from director.store import Store
+from tests.clocks import ManualClock
 from tests.fakes import RecordingReporter
 from tests.kalshi_standin import (
-    FakeClock,
     Fault,
     KalshiStandin,
     SMarket,
@@ -90,7 +90,7 @@ class FreshOpportunities:
 class Soak:
     root: Path
     standin: KalshiStandin
-    clock: FakeClock
+    clock: ManualClock
     key_path: Path
     source: FreshOpportunities = field(default_factory=FreshOpportunities)
     cycle_ms: list[float] = field(default_factory=list)
@@ -175,7 +175,7 @@ async def run(cycles: int, seed: int, kill_every: int) -> Soak:
     rng = random.Random(seed)
     root = Path(tempfile.mkdtemp(prefix="omega-soak-"))
     key = new_rsa_key()
-    clock = FakeClock(START)
+    clock = ManualClock(START)
     standin = KalshiStandin(key.public_key(), clock=clock, hang_seconds=0.15, record=False)
     standin.balance = Decimal("1000000.00")
     soak = Soak(root, standin.start(), clock, write_private_key(key, root / "k.pem"))

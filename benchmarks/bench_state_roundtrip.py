@@ -20,22 +20,22 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 # The stand-in lives with the tests; the benchmark drives the same one.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.app import BotTuning, OmegaBot
-from director.app import open_exchange
+from director.app import assemble
 from director.brains.base import ThinkContext, ThinkResult
 from director.brains.rules import RulesBrain
+from director.clock import wall_clock
 from director.director import Director
 from director.models import SystemState
 from director.reporting import Reporter
 from director.rulebook import RuleSet
 from director.settings import Settings
-from director.store import Store
 from tests.telegram_standin import TelegramStandIn
 
 OPERATOR = 1001
@@ -79,20 +79,10 @@ async def measure(n: int) -> tuple[list[float], bool]:
         )
         brain = SlowBrain(settings)
 
-        def clock() -> datetime:
-            return datetime.now(UTC)
-
         async def factory(reporter: Reporter) -> Director:
-            store = await Store.open(settings.db_path)
-            exchange, sources = await open_exchange(settings, store, clock)
-            return Director(
-                settings=settings,
-                store=store,
-                exchange=exchange,
-                brain=brain,
-                reporter=reporter,
-                clock=clock,
-                sources=sources,
+            # The live wiring with the slow brain; the director closes what it opened.
+            return await assemble(
+                settings, reporter, wall_clock, AsyncExitStack(), brains=lambda *_: (brain, None)
             )
 
         tuning = BotTuning(shutdown_grace_seconds=0.5, outbox_drain_seconds=1.0)

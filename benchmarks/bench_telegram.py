@@ -33,18 +33,11 @@ from bot.retry import RetryPolicy
 from bot.send import Sender
 from director.app import build_director
 from director.settings import Settings
+from tests.clocks import ManualClock
 from tests.telegram_standin import TelegramStandIn
 
 CHAT = 1001
 START = datetime(2026, 11, 24, 0, 0, tzinfo=UTC)
-
-
-class SimClock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @dataclass
@@ -85,7 +78,7 @@ async def one_day(cycles: int, throttle: float, seed: int) -> DayFigures:
             outbox.start()
             outbox.open()
             reporter = TelegramReporter(sender, CHAT, outbox, report="every")
-            clock = SimClock()
+            clock = ManualClock(START)
             director = await build_director(settings, reporter, clock=clock)
             reporter.bind(director.queries, clock)
             requested = 0

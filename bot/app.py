@@ -67,6 +67,7 @@ from bot.retry import URGENT, RetryPolicy
 from bot.review import ReviewRunner
 from bot.send import Sender
 from bot.table import COMMANDS, guarded, unknown
+from director.describe import describe_error
 from director.reporting import Reporter
 from director.settings import Settings, SettingsError
 
@@ -234,7 +235,7 @@ class OmegaBot:
             log.warning("Telegram unreachable: %s", error)
             return
         log.error("unhandled error (update: %s)", _describe(update), exc_info=error)
-        key = f"{type(error).__name__}: {str(error)[:120]}"
+        key = describe_error(error, 160)
         now = time.monotonic()
         cooldown = self.tuning.error_alert_cooldown_seconds
         self._alerted = {k: t for k, t in self._alerted.items() if now - t < cooldown}
@@ -323,16 +324,10 @@ class OmegaBot:
 
 
 async def _build_real_director(settings: Settings, reporter: Reporter) -> DirectorPort:
-    from director.api.server import start_local_api
     from director.app import build_director
 
-    real = await build_director(settings, reporter)
-    try:
-        await start_local_api(real)  # the scripts' local API, when OMEGA_API_TOKEN is set
-    except BaseException:
-        await real.close()
-        raise
-    director: DirectorPort = real
+    # With the scripts' local API, when OMEGA_API_TOKEN is set.
+    director: DirectorPort = await build_director(settings, reporter, local_api=True)
     return director
 
 

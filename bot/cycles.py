@@ -7,13 +7,13 @@ period to finish and be recorded before it is cancelled.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from bot.port import DirectorPort
+from bot.single_flight import SingleFlight
+from director.describe import describe_error
 from director.face import CycleInProgress
 
 log = logging.getLogger(__name__)
@@ -25,26 +25,22 @@ class CycleRunner:
     ) -> None:
         self._director = director
         self._on_crash = on_crash
-        self._task: asyncio.Task[None] | None = None
-        self._started_at: datetime | None = None
-        self._stopping = False
+        self._flight = SingleFlight("cycle", director.clock)
 
     @property
     def busy(self) -> bool:
-        return (self._task is not None and not self._task.done()) or self._director.running
+        return self._flight.running or self._director.running
 
     @property
     def started_at(self) -> datetime | None:
         """When the running cycle started, if one is running."""
-        return self._started_at if self.busy else None
+        return self._flight.started_at if self.busy else None
 
     def start(self, trigger: str) -> bool:
         """Start a cycle in the background; False when one is already running or stopping."""
-        if self._stopping or self.busy:
+        if self._director.running:
             return False
-        self._started_at = self._director.clock()
-        self._task = asyncio.create_task(self._run(trigger), name=f"cycle:{trigger}")
-        return True
+        return self._flight.start(f"cycle:{trigger}", lambda: self._run(trigger))
 
     async def _run(self, trigger: str) -> None:
         try:
@@ -55,24 +51,12 @@ class CycleRunner:
             # run_cycle records and reports its own failures; reaching here is a bug, and the
             # next tick must still come.
             log.exception("%s cycle crashed", trigger)
-            await self._on_crash(f"A {trigger} cycle crashed: {type(exc).__name__}: {exc}")
+            await self._on_crash(f"A {trigger} cycle crashed: {describe_error(exc)}")
 
     async def wait(self) -> None:
         """Wait for the running cycle, if any (tests and shutdown)."""
-        if self._task is not None:
-            await asyncio.shield(self._task)
+        await self._flight.wait()
 
     async def stop(self, grace_seconds: float) -> None:
         """Refuse new cycles; give a running one `grace_seconds` to finish, then cancel it."""
-        self._stopping = True
-        task = self._task
-        if task is None or task.done():
-            return
-        log.info("waiting up to %.1f s for the running cycle to finish", grace_seconds)
-        try:
-            await asyncio.wait_for(asyncio.shield(task), grace_seconds)
-        except TimeoutError:
-            log.warning("cycle still running after %.1f s; cancelling it", grace_seconds)
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._flight.stop(grace_seconds)

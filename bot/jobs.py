@@ -8,7 +8,7 @@ talks to Telegram; the cycle's reports go to the outbox.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any, Protocol
 
 from telegram.ext import Application, ContextTypes, JobQueue
@@ -16,7 +16,8 @@ from telegram.ext import Application, ContextTypes, JobQueue
 from bot.cycles import CycleRunner
 from bot.port import DirectorPort
 from bot.review import ReviewRunner
-from director.settings import ReviewSchedule
+from director.clock import wall_clock
+from director.setting_parsers import ReviewSchedule
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ def schedule_jobs(
         first=0,
         name="director-cycle",
         job_kwargs={
-            "next_run_time": datetime.now(UTC),
+            "next_run_time": wall_clock(),
             "coalesce": True,
             "max_instances": 1,
             "misfire_grace_time": None,

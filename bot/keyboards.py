@@ -23,10 +23,7 @@ from typing import Literal
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, ReplyKeyboardMarkup
 
 PROMPT_TTL_SECONDS = 300
-PANIC_TTL_SECONDS = PROMPT_TTL_SECONDS
-ROLLBACK_TTL_SECONDS = PROMPT_TTL_SECONDS
 Dangerous = Literal["auto", "safeoff", "resume"]
-DANGEROUS: tuple[Dangerous, ...] = ("auto", "safeoff", "resume")
 
 APPROVAL_PATTERN = r"^ap:"
 REVIEW_PATTERN = r"^rv:"

@@ -8,15 +8,11 @@ literally, and text from outside must never be able to format, link or break a m
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any
-
-from pydantic import ValidationError
 
 from director.face import ApprovalRecord, CycleRecord
-from director.models import Plan
 from director.reporting import ActionOutcome, ApprovalDecision, ApprovalRequest, CycleReport
 
 MAX_LISTED = 15  # rows per list in /state; the rest are counted
@@ -259,35 +255,11 @@ def render_pending(requests: Sequence[ApprovalRequest], now: datetime) -> str:
 # --- /plan, /history ---------------------------------------------------------------
 
 
-def outcomes_from_report(report: Mapping[str, Any] | None) -> list[ActionOutcome]:
-    """ActionOutcomes back from a stored report (dataclasses.asdict); bad rows are skipped."""
-    if not report:
-        return []
-    rows = report.get("outcomes")
-    if not isinstance(rows, list):
-        return []
-    fields = set(ActionOutcome.__dataclass_fields__)
-    outcomes = []
-    for row in rows:
-        if not isinstance(row, dict):
-            continue
-        try:
-            outcomes.append(ActionOutcome(**{k: v for k, v in row.items() if k in fields}))
-        except TypeError:
-            continue
-    return outcomes
-
-
 def render_plan(cycle: CycleRecord | None) -> str:
     if cycle is None:
         return "🧭 No cycle has finished yet: /cycle runs one now."
     brain = esc(cycle.brain or "?") + (f" ({esc(cycle.model)})" if cycle.model else "")
-    plan: Plan | None = None
-    if cycle.plan is not None:
-        try:
-            plan = Plan.model_validate(cycle.plan)
-        except ValidationError:
-            plan = None
+    plan = cycle.plan
     priority = f" · priority <b>{esc(plan.priority.value)}</b>" if plan else ""
     lines = [
         f"🧭 <b>Last plan</b> · cycle #{esc(cycle.id)} · {stamp(cycle.started_at)} · "
@@ -302,7 +274,7 @@ def render_plan(cycle: CycleRecord | None) -> str:
         return "\n".join(lines)
     lines.append("<b>Reasoning</b>")
     lines.append(reasoning_quote(plan.reasoning, None))
-    outcomes = [o for o in outcomes_from_report(cycle.report) if o.kind != "do_nothing"]
+    outcomes = [o for o in _recorded_outcomes(cycle) if o.kind != "do_nothing"]
     if outcomes:
         lines.append("<b>Actions</b>")
         lines.extend(render_outcome(o) for o in outcomes)
@@ -319,7 +291,7 @@ def render_history(cycles: Iterable[CycleRecord]) -> str:
         return "🗂 No cycles yet."
     lines = [f"🗂 <b>Last {len(rows)} cycle(s)</b>"]
     for c in rows:
-        acted = [o for o in outcomes_from_report(c.report) if o.kind != "do_nothing"]
+        acted = [o for o in _recorded_outcomes(c) if o.kind != "do_nothing"]
         parts = [
             f"#{esc(c.id)} {c.started_at:%m-%d %H:%M}",
             esc(c.trigger),
@@ -338,3 +310,7 @@ def render_history(cycles: Iterable[CycleRecord]) -> str:
             line += f" · ⚠️ {esc(c.brain_error[:80])}"
         lines.append(line)
     return "\n".join(lines)
+
+
+def _recorded_outcomes(cycle: CycleRecord) -> list[ActionOutcome]:
+    return [] if cycle.report is None else cycle.report.outcomes

@@ -12,7 +12,9 @@ from pydantic import ValidationError
 
 from bot.render import esc, stamp, usd
 from director.face import ReviewRecord
-from director.review import Bucket, ReviewDecision, ReviewReport, Suggestion, rules_diff
+from director.review import ReviewDecision, ReviewReport
+from director.review_stats import Bucket
+from director.review_suggestion import Suggestion, rules_diff
 from director.rulebook import RuleSet
 
 MAX_RULE_VERSIONS = 8  # rows of /rules history; the rest are counted
@@ -121,6 +123,34 @@ def describe_change(suggestion: Suggestion) -> list[str]:
 
 def render_review(report: ReviewReport) -> str:
     """A review's report: the figures, the buckets, and its one suggestion (or why none)."""
+    lines = _review_figures(report)
+    lines.append("")
+    if report.suggestion is None:
+        if report.error:
+            lines.append(
+                f"⚠️ <b>Review failed</b>: {esc(_clip(report.error, MAX_REVIEW_ERROR))}\n"
+                "Nothing to apply; the rules are unchanged."
+            )
+        else:
+            lines.append(
+                "✅ <b>No change</b>: the evidence supports none. The rules are unchanged."
+            )
+        return "\n".join(lines)
+    lines.extend(_suggestion_lines(report.suggestion))
+    evidence = getattr(report, "evidence", None)
+    if evidence is not None:
+        lines.append(f"🧪 <b>Evidence</b>: {esc(_clip(evidence.describe(), MAX_PATTERN))}")
+    elif getattr(report, "evidence_error", None):
+        lines.append(
+            f"🧪 No replayed evidence: {esc(_clip(str(report.evidence_error), MAX_PATTERN))}"
+        )
+    if report.status == "pending":
+        lines.append("Apply makes it a new rules version, effective from the next cycle.")
+    return "\n".join(lines)
+
+
+def _review_figures(report: ReviewReport) -> list[str]:
+    """The head line, the sample's figures, the buckets with decisions, and the AI's cost."""
     lines = [
         f"🔬 <b>Review #{esc(report.review_id)}</b> · {esc(report.source)} · rules"
         f" v{esc(report.rules_version)} · {esc(report.trigger)} · {stamp(report.created_at)}"
@@ -144,20 +174,12 @@ def render_review(report: ReviewReport) -> str:
             lines.extend(_bucket_line(b) for b in filled)
     if report.cost_usd:
         lines.append(f"AI cost {usd(report.cost_usd, 4)}")
-    lines.append("")
-    suggestion = report.suggestion
-    if suggestion is None:
-        if report.error:
-            lines.append(
-                f"⚠️ <b>Review failed</b>: {esc(_clip(report.error, MAX_REVIEW_ERROR))}\n"
-                "Nothing to apply; the rules are unchanged."
-            )
-        else:
-            lines.append(
-                "✅ <b>No change</b>: the evidence supports none. The rules are unchanged."
-            )
-        return "\n".join(lines)
-    lines.append(f"💡 <b>Suggestion</b>: {esc(suggestion.summary)}")
+    return lines
+
+
+def _suggestion_lines(suggestion: Suggestion) -> list[str]:
+    """The suggestion: its summary and change, the patterns, why, and the decisions behind it."""
+    lines = [f"💡 <b>Suggestion</b>: {esc(suggestion.summary)}"]
     lines.extend(describe_change(suggestion))
     if suggestion.patterns:
         lines.append("<b>Patterns</b>")
@@ -173,16 +195,7 @@ def render_review(report: ReviewReport) -> str:
             f"<b>Evidence</b> ({len(suggestion.evidence)}): {keys}"
             + (f" … and {more} more" if more > 0 else "")
         )
-    evidence = getattr(report, "evidence", None)
-    if evidence is not None:
-        lines.append(f"🧪 <b>Evidence</b>: {esc(_clip(evidence.describe(), MAX_PATTERN))}")
-    elif getattr(report, "evidence_error", None):
-        lines.append(
-            f"🧪 No replayed evidence: {esc(_clip(str(report.evidence_error), MAX_PATTERN))}"
-        )
-    if report.status == "pending":
-        lines.append("Apply makes it a new rules version, effective from the next cycle.")
-    return "\n".join(lines)
+    return lines
 
 
 _REVIEW_HEADS = {

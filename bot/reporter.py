@@ -13,8 +13,7 @@ with `actions`. Approval requests, settlements and alerts take the outbox's urge
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
 from bot.html_split import truncate_html
@@ -23,6 +22,7 @@ from bot.outbox import Outbox
 from bot.render import esc, render_approval_request, render_cycle_report, render_decision, stamp
 from bot.render_cockpit import fate_summary, render_approval_card
 from bot.send import Sender
+from director.clock import Clock, wall_clock
 from director.face import ApprovalCard, ApprovalRecord
 from director.reporting import ApprovalDecision, ApprovalRequest, CycleReport
 
@@ -74,7 +74,7 @@ class TelegramReporter:
         report: ReportMode = "every",
         digest_hours: int = 6,
         engine: ReporterEngine | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = wall_clock,
     ) -> None:
         self._clock = clock
         self._sender = sender
@@ -89,7 +89,7 @@ class TelegramReporter:
         # Approval requests posted but not yet attempted: the catch-up leaves them to the outbox.
         self.queued_requests: set[int] = set()
 
-    def bind(self, engine: ReporterEngine, clock: Callable[[], datetime] | None = None) -> None:
+    def bind(self, engine: ReporterEngine, clock: Clock | None = None) -> None:
         """The engine exists only once the director is built, and the director needs us first."""
         self._engine = engine
         if clock is not None:

@@ -18,6 +18,8 @@ from typing import TypeVar
 
 from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 
+from director.describe import describe_error
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -92,4 +94,4 @@ async def with_retries(
 
 
 def _short(error: TelegramError) -> str:
-    return f"{type(error).__name__}: {str(error)[:160]}"
+    return describe_error(error)

@@ -10,8 +10,6 @@ bot/buttons.py) survives a restart.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from datetime import datetime
 from typing import Literal
@@ -21,6 +19,8 @@ from bot.port import DirectorPort
 from bot.render import esc
 from bot.render_review import render_review
 from bot.send import Sender
+from bot.single_flight import SingleFlight
+from director.describe import describe_error
 from director.review import ReviewReport
 
 log = logging.getLogger(__name__)
@@ -32,18 +32,16 @@ class ReviewRunner:
     def __init__(self, director: DirectorPort, sender: Sender) -> None:
         self._director = director
         self._sender = sender
-        self._task: asyncio.Task[None] | None = None
-        self._started_at: datetime | None = None
-        self._stopping = False
+        self._flight = SingleFlight("review", director.clock)
 
     @property
     def busy(self) -> bool:
-        return self._task is not None and not self._task.done()
+        return self._flight.running
 
     @property
     def started_at(self) -> datetime | None:
         """When the running review started, if one is running."""
-        return self._started_at if self.busy else None
+        return self._flight.started_at if self.busy else None
 
     def start(self, trigger: Trigger, chat_id: int) -> bool:
         """Start a review whose report goes to `chat_id`; False when one is already running.
@@ -51,11 +49,7 @@ class ReviewRunner:
         The check and the start happen without an await in between, so two /review commands
         handled concurrently cannot both start one.
         """
-        if self._stopping or self.busy:
-            return False
-        self._started_at = self._director.clock()
-        self._task = asyncio.create_task(self._run(trigger, chat_id), name=f"review:{trigger}")
-        return True
+        return self._flight.start(f"review:{trigger}", lambda: self._run(trigger, chat_id))
 
     async def _run(self, trigger: Trigger, chat_id: int) -> None:
         queries = self._director.queries
@@ -71,7 +65,7 @@ class ReviewRunner:
             log.exception("%s review failed", trigger)
             await self._sender.send_html(
                 chat_id,
-                f"💥 <b>Review failed</b>: {esc(type(exc).__name__)}: {esc(str(exc)[:300])}\n"
+                f"💥 <b>Review failed</b>: {esc(describe_error(exc, 340))}\n"
                 "Nothing was recorded and the rules are unchanged.",
             )
             return
@@ -107,22 +101,11 @@ class ReviewRunner:
 
     async def wait(self) -> None:
         """Wait for the running review, if any (tests and shutdown)."""
-        if self._task is not None:
-            await asyncio.shield(self._task)
+        await self._flight.wait()
 
     async def stop(self, grace_seconds: float) -> None:
         """Refuse new reviews; give a running one `grace_seconds` to finish, then cancel it.
 
         Cancelling is safe: a review writes one row, last, and changes no rules.
         """
-        self._stopping = True
-        task = self._task
-        if task is None or task.done():
-            return
-        try:
-            await asyncio.wait_for(asyncio.shield(task), grace_seconds)
-        except TimeoutError:
-            log.warning("review still running after %.1f s; cancelling it", grace_seconds)
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._flight.stop(grace_seconds)

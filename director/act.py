@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from director.describe import describe_error
 from director.exchanges.base import Exchange, ExchangeError
 from director.guard import Verdict
 from director.models import OrderRequest
@@ -107,6 +108,6 @@ async def execute(exchange: Exchange, verdict: Verdict, coid: str) -> Execution:
             return Execution(ok=False, detail=f"exchange refused: {exc}"[:300])
         if not isinstance(exc, ExchangeError):
             log.exception("executor failed")
-        detail = f"outcome unknown ({type(exc).__name__}: {exc})"[:300]
+        detail = f"outcome unknown ({describe_error(exc, 280)})"
         return Execution(ok=False, detail=detail, unknown=verdict.order is not None)
     return Execution(ok=True, detail="nothing to send")

@@ -11,6 +11,7 @@ import logging
 
 from director.act import Execution, outcome_unknown
 from director.baskets import BasketIntent, BasketResult, BasketStatus
+from director.describe import describe_error
 from director.exchanges.base import BasketVenue, Exchange
 
 log = logging.getLogger(__name__)
@@ -32,8 +33,7 @@ async def execute_basket(exchange: Exchange, basket: BasketIntent, coid: str) ->
         log.exception("basket %s failed", coid)
         result = BasketResult(
             BasketStatus.UNKNOWN,
-            f"{type(exc).__name__}: {exc}"[:200]
-            + f"; check positions in {', '.join(basket.markets)}",
+            f"{describe_error(exc)}; check positions in {', '.join(basket.markets)}",
         )
     return as_execution(basket, result)
 

@@ -9,8 +9,9 @@ A basket is allowed only as the unit a scanner proved sure (DESIGN.md, "The plan
 - filled in full at its limit prices it still profits (the payout is sure, the cost bounded);
 - its whole cost (every leg at its limit plus fees) ≤ max cost per order and ≤ cash; its whole
   notional counts as new exposure (cash is tied up until settlement);
-- safe mode, a blocked fallback, unknown exchange data this cycle, a leg with an unreconciled
-  order, or a risk score above the limit refuse it, like any new order.
+- a trading state other than ACTIVE (director/trading_state.py: safe mode, a blocked fallback,
+  a risk score above the limit) refuses it, like any new order; so do unknown exchange data this
+  cycle and a leg with an unreconciled order (director/fail_closed.py, checked before).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from director.fees import trade_fee
 from director.guard import Limits, Verdict, _Budget, blocked
 from director.models import CENT, BasketOpportunity, Market, PlaceBasket, Side, SystemState
 from director.ticks import describe, on_grid, price_bounds
+from director.trading_state import Trading
 
 
 def leg_fee(quote: Market | None, quantity: int, price: Decimal, at: datetime | None) -> Decimal:
@@ -34,7 +36,7 @@ def check_basket(
     action: PlaceBasket,
     state: SystemState,
     limits: Limits,
-    block_new_exposure: str | None,
+    trading: Trading,
     budget: _Budget,
 ) -> Verdict:
     d = action.details
@@ -42,9 +44,8 @@ def check_basket(
     if len(sides) != 1:
         return blocked(f"basket {d.event} mixes yes and no legs")
     side = sides.pop()
-    refused = _trading_state(state, limits, block_new_exposure)
-    if refused:
-        return blocked(refused)
+    if not trading.allows_new_exposure:
+        return blocked(trading.reason)
     found = state.basket(d.event, side)
     if found is None:
         return blocked(f"no {side.value.upper()} basket on {d.event} in the State of the Union")
@@ -52,22 +53,6 @@ def check_basket(
     if refused:
         return blocked(refused)
     return _within_money_limits(action, side, state, limits, budget)
-
-
-def _trading_state(state: SystemState, limits: Limits, block_new_exposure: str | None) -> str:
-    if state.safe_mode:
-        why = f" ({state.safe_mode_reason})" if state.safe_mode_reason else ""
-        return f"safe mode{why}: only cancels and position-reducing rebalances"
-    if block_new_exposure:
-        return block_new_exposure
-    if state.unknown_data:
-        failed = ", ".join(state.unknown_data)
-        return (
-            f"{failed} unknown (that exchange read failed this cycle): no basket from unknown data"
-        )
-    if state.current_risk_score > limits.risk_limit:
-        return f"risk {state.current_risk_score:.2f} > {limits.risk_limit:.2f}: no new exposure"
-    return ""
 
 
 def _legs_problem(

@@ -13,9 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
-
-from director.models import ACTION_ADAPTER, Action, CancelOrder, PlaceOrder, Rebalance, SystemState
+from director.models import Action, CancelOrder, PlaceOrder, Rebalance, SystemState
 from director.reporting import ApprovalRequest
 
 if TYPE_CHECKING:
@@ -119,12 +117,9 @@ async def approval_card(director: Director, request: ApprovalRequest) -> Approva
     from a fresh State of the Union (the scan is fixed per cycle), the brain's reason from the
     cycle's plan when it is recorded. None when the action can't be read."""
     record = await director.store.action(request.action_id)
-    if record is None:
+    if record is None or record.action is None:
         return None
-    try:
-        action = ACTION_ADAPTER.validate_python(record.action)
-    except ValidationError:
-        return None
+    action = record.action
     try:
         # No news: a card needs the quote, and ten cards must not fetch every feed ten times.
         state: SystemState | None = await director.sense(news=False)
@@ -133,5 +128,5 @@ async def approval_card(director: Director, request: ApprovalRequest) -> Approva
     cycle = await director.store.cycle(request.cycle_id)
     reasoning = ""
     if cycle is not None and cycle.plan is not None:
-        reasoning = first_sentence(str(cycle.plan.get("reasoning", "")))
+        reasoning = first_sentence(cycle.plan.reasoning)
     return build_card(request, action, state, reasoning)

@@ -20,9 +20,9 @@ from datetime import datetime
 from director.act import Execution, execute
 from director.crashpoints import crash_point
 from director.exchanges.base import Exchange
-from director.exec_journal import ExecState, mark
 from director.guard import Verdict
 from director.store import ActionStatus, Store
+from director.store.exec_journal import ExecState, mark
 
 log = logging.getLogger(__name__)
 

@@ -110,9 +110,6 @@ def taker_fee(contracts: int, price: Decimal, multiplier: Decimal = Decimal(1)) 
     return trade_fee(contracts, price, schedule)
 
 
-MAKER_FEE_RATE = TAKER_FEE_RATE * MAKER_SHARE[FeeType.QUADRATIC_WITH_MAKER_FEES]  # 0.0175
-
-
 def maker_fee(contracts: int, price: Decimal, multiplier: Decimal = Decimal(1)) -> Decimal:
     """Kalshi's maker fee on markets that charge one: 0.0175 × multiplier × contracts × price ×
     (1 − price), rounded up to the cent, charged when a resting order fills (never to place or

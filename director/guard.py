@@ -1,4 +1,4 @@
-"""Hard limits in code, and the approval policy. Pure: no I/O, no clock.
+"""Hard limits in code. Pure: no I/O, no clock.
 
 Every action is checked against a state before it runs (and again, on fresh state, when an
 approval is pressed). Whatever a brain says — and whatever a market title or a headline says to
@@ -8,12 +8,13 @@ a brain — nothing reaches the exchange that breaks these limits:
   one: director/ticks.py); quantity a positive integer ≤ max contracts per order;
 - cost (price × quantity plus the market's taker fee, director/fees.py) ≤ max cost per order,
   and ≤ the cash available;
-- nothing at all while the exchange is not trading (its maintenance window, a pause);
 - total exposure after the order ≤ max exposure × equity;
 - new orders only on open markets that are in the State of the Union (an opportunity or a held
   position);
-- in safe mode only cancels and position-reducing rebalances;
-- risk score above the limit (0.8, or lower if the rules say so): no new exposure;
+- the trading state (director/trading_state.py): nothing at all while the exchange is not
+  trading; only cancels and position-reducing rebalances in safe mode, after a brain failure
+  with the `safe` fallback, or with the risk score above the limit (0.8, or lower if the rules
+  say so);
 - no order from unknown data (a failed balance, positions or orders read), and none on a market
   whose last order is not reconciled with the exchange yet (director/fail_closed.py).
 """
@@ -23,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from director.baskets import BasketIntent
 from director.fail_closed import refusal
@@ -30,19 +32,22 @@ from director.fees import FeeSchedule, trade_fee
 from director.models import (
     CENT,
     Action,
-    Autonomy,
     CancelOrder,
     DoNothing,
     OrderAction,
     PlaceBasket,
     PlaceOrder,
     Plan,
-    Priority,
     Rebalance,
     Side,
     SystemState,
 )
 from director.ticks import describe, on_grid, price_bounds
+from director.trading_state import Trading, trading_state
+
+if TYPE_CHECKING:
+    from director.rulebook import RuleSet
+    from director.settings import Settings
 
 MIN_PRICE = Decimal("0.01")
 MAX_PRICE = Decimal("0.99")
@@ -59,6 +64,17 @@ class Limits:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "risk_limit", min(self.risk_limit, HARD_RISK_LIMIT))
+
+    @classmethod
+    def from_settings(cls, settings: Settings, rules: RuleSet) -> Limits:
+        """The one place the guard's limits are read: the order and exposure caps from the
+        settings, rule 1's risk threshold from the active rules (capped at HARD_RISK_LIMIT)."""
+        return cls(
+            max_order_contracts=settings.max_order_contracts,
+            max_order_cost=settings.max_order_cost,
+            max_exposure=settings.max_exposure,
+            risk_limit=rules.thresholds.risk_limit,
+        )
 
 
 @dataclass(frozen=True)
@@ -120,14 +136,16 @@ def blocked(reason: str) -> Verdict:
 
 
 def check_plan(
-    plan: Plan, state: SystemState, limits: Limits, *, block_new_exposure: str | None = None
+    plan: Plan, state: SystemState, limits: Limits, *, trading: Trading | None = None
 ) -> list[Verdict]:
     """Verdicts for every action of a plan, in order; later actions see what earlier ones
-    commit, so three orders that each fit can't together break the exposure limit."""
+    commit, so three orders that each fit can't together break the exposure limit.
+    `trading`: the trading state (by default the state's own, director/trading_state.py)."""
+    trading = trading or trading_state(state, limits)
     budget = _Budget(cash=state.portfolio_cash, exposure=state.exposure)
     verdicts = []
     for action in plan.actions:
-        verdict = check_action(action, state, limits, block_new_exposure, budget)
+        verdict = check_action(action, state, limits, trading=trading, budget=budget)
         if verdict.allowed:
             budget.cash -= verdict.cost
             budget.exposure += verdict.new_exposure
@@ -145,40 +163,39 @@ def check_action(
     action: Action,
     state: SystemState,
     limits: Limits,
-    block_new_exposure: str | None = None,
-    budget: _Budget | None = None,
     *,
+    trading: Trading | None = None,
+    budget: _Budget | None = None,
     admitted: frozenset[str] = frozenset(),
 ) -> Verdict:
-    """One action against the state. `block_new_exposure` is a reason to refuse anything that
-    adds exposure (e.g. the brain failed and the fallback is `safe`).
+    """One action against the state, in the trading state `trading` (by default the state's
+    own: director/trading_state.py; a cycle's also knows whether its brain failed).
 
     `admitted`: markets that were in the State of the Union (an opportunity or a position) when
     this action was parked for approval. An approval's re-check must not depend on what a
     scanner says a second later: such a market still needs to be open and within every limit,
     but no longer needs to be an opportunity now."""
+    trading = trading or trading_state(state, limits)
     budget = budget or _Budget(
         cash=state.portfolio_cash, exposure=state.exposure, admitted=admitted
     )
     if isinstance(action, DoNothing):
         return Verdict(allowed=True, reason="nothing to do", noop=True)
-    if state.trading_halt:
-        # Issue 13: while the exchange is not trading nothing is sent, not even a cancel:
-        # resting orders are left as they are until it is back.
-        return blocked(f"exchange not trading ({state.trading_halt}): nothing is sent")
+    if trading.halted:
+        return blocked(trading.reason)
     if isinstance(action, CancelOrder):
         return _check_cancel(action, state, budget)
     unsafe = refusal(action, state)  # unknown data, or an order not yet reconciled
     if unsafe is not None:
         return blocked(unsafe)
     if isinstance(action, Rebalance):
-        return _check_rebalance(action, state, limits, block_new_exposure, budget)
+        return _check_rebalance(action, state, limits, trading, budget)
     if isinstance(action, PlaceBasket):
         # Imported here: basket_guard builds on this module's Verdict and limits.
         from director.basket_guard import check_basket
 
-        return check_basket(action, state, limits, block_new_exposure, budget)
-    return _check_place(action, state, limits, block_new_exposure, budget)
+        return check_basket(action, state, limits, trading, budget)
+    return _check_place(action, state, limits, trading, budget)
 
 
 def _check_cancel(action: CancelOrder, state: SystemState, budget: _Budget) -> Verdict:
@@ -194,7 +211,7 @@ def _check_rebalance(
     action: Rebalance,
     state: SystemState,
     limits: Limits,
-    block_new_exposure: str | None,
+    trading: Trading,
     budget: _Budget,
 ) -> Verdict:
     market, target = action.details.market, action.details.target_quantity
@@ -246,14 +263,14 @@ def _check_rebalance(
         price=price,
         quantity=target - position.quantity,
     )
-    return _check_new_exposure(order, state, limits, block_new_exposure, budget)
+    return _check_new_exposure(order, state, limits, trading, budget)
 
 
 def _check_place(
     action: PlaceOrder,
     state: SystemState,
     limits: Limits,
-    block_new_exposure: str | None,
+    trading: Trading,
     budget: _Budget,
 ) -> Verdict:
     d = action.details
@@ -273,25 +290,18 @@ def _check_place(
     order = OrderIntent(
         market=d.market, side=d.side, action=OrderAction.BUY, price=d.price, quantity=d.quantity
     )
-    return _check_new_exposure(order, state, limits, block_new_exposure, budget)
+    return _check_new_exposure(order, state, limits, trading, budget)
 
 
 def _check_new_exposure(
     order: OrderIntent,
     state: SystemState,
     limits: Limits,
-    block_new_exposure: str | None,
+    trading: Trading,
     budget: _Budget,
 ) -> Verdict:
-    if state.safe_mode:
-        why = f" ({state.safe_mode_reason})" if state.safe_mode_reason else ""
-        return blocked(f"safe mode{why}: only cancels and position-reducing rebalances")
-    if block_new_exposure:
-        return blocked(block_new_exposure)
-    if state.current_risk_score > limits.risk_limit:
-        return blocked(
-            f"risk {state.current_risk_score:.2f} > {limits.risk_limit:.2f}: no new exposure"
-        )
+    if not trading.allows_new_exposure:
+        return blocked(trading.reason)
     if order.quantity <= 0:
         return blocked(f"quantity {order.quantity} is not a positive number of contracts")
     if order.quantity > limits.max_order_contracts:
@@ -329,30 +339,3 @@ def _check_new_exposure(
         cost=cost,
         new_exposure=order.notional,
     )
-
-
-# --- the approval policy ------------------------------------------------------------------
-
-
-def approval_reason(
-    verdict: Verdict,
-    *,
-    autonomy: Autonomy,
-    priority: Priority,
-    escalated: bool,
-    cost_threshold: Decimal,
-) -> str | None:
-    """Why an allowed action must wait for a human, or None to execute it now.
-
-    `observe` never gets here: the director records without acting."""
-    if not verdict.sends_something:
-        return None
-    if escalated:
-        return "plan was escalated"
-    if autonomy is Autonomy.CONFIRM:
-        return "autonomy is confirm"
-    if priority is Priority.HIGH:
-        return "HIGH-priority plan"
-    if verdict.cost > cost_threshold:
-        return f"cost ${verdict.cost} above the approval threshold ${cost_threshold}"
-    return None

@@ -18,7 +18,7 @@ import logging
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,11 +27,12 @@ from urllib.parse import urlsplit
 import feedparser
 import httpx
 
+from director.clock import Clock
+from director.describe import describe_error
 from director.models import Market, NewsItem, SourceHealth
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 MAX_TITLE = 300
 MAX_TERM = 60
 MIN_TERM = 3
@@ -296,7 +297,7 @@ class NewsReader:
         except FeedTooLarge:
             return failed(f"larger than {self.max_bytes} bytes")
         except httpx.HTTPError as exc:
-            return failed(f"{type(exc).__name__}: {clean_text(str(exc), 120)}")
+            return failed(describe_error(exc, 160))
         try:
             entries = await asyncio.to_thread(parse_feed, body, url=url, content_type=content_type)
         except NotAFeed as exc:

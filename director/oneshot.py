@@ -15,7 +15,6 @@ import signal
 import sys
 
 from director.director import Director
-from director.store import iso
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +57,4 @@ async def run_one_cycle(director: Director) -> int:
 
 async def record_interrupted(director: Director, why: str) -> int:
     """Mark this process's running cycle interrupted, saying why."""
-    cursor = await director.store.execute(
-        "UPDATE cycles SET status = 'interrupted', finished_at = ?, error = ?"
-        " WHERE status = 'running'",
-        (iso(director.clock()), why),
-    )
-    return cursor.rowcount
+    return await director.store.fail_running_cycles(director.clock(), why)

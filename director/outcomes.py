@@ -11,7 +11,6 @@ ones. Everything links back to the cycle, whose row holds the state and the plan
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -95,9 +94,9 @@ async def collect_decisions(store: Store, limit_cycles: int) -> list[Decision]:
     cycles = await store.recent_cycles_with_state(limit_cycles)
     first_seen: dict[tuple[str, Side], Decision] = {}
     for cycle in sorted(cycles, key=lambda c: c.id):
-        if cycle.state is None:
+        state = cycle.state
+        if state is None:
             continue
-        state = SystemState.model_validate(cycle.state)
         acted: dict[str, ActionRecord] = {}
         for record in await store.cycle_actions(cycle.id):
             if record.kind == "place_order" and record.market:
@@ -195,7 +194,3 @@ def outcome_dict(outcome: Outcome) -> dict[str, Any]:
         "pnl_per_contract": None if pnl is None else str(pnl.quantize(Decimal("0.0001"))),
         "realized_pnl": str(outcome.realized_pnl.quantize(Decimal("0.01"))),
     }
-
-
-def outcomes_json(outcomes: Sequence[Outcome]) -> str:
-    return json.dumps([outcome_dict(o) for o in outcomes], separators=(",", ":"))

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
-
-from pydantic import ValidationError
 
 from director.cards import ApprovalCard, approval_card
 from director.models import Autonomy, SystemState
@@ -22,7 +20,7 @@ from director.pnl import Period, PeriodPnl, PositionView, SettledPnl, pnl_by_per
 from director.reporting import ApprovalRequest
 from director.review import ReviewDecision, ReviewReport
 from director.rulebook import RuleSet, Thresholds
-from director.store import ApprovalRecord, CycleRecord, ReviewRecord, iso
+from director.store import ApprovalRecord, CycleRecord, ReviewRecord
 from director.why import ActionFact, Answer, StoryLine, explain, explain_cycle, fate_counts
 
 if TYPE_CHECKING:
@@ -166,7 +164,7 @@ class Queries:
         equity = await self._store.equity_history(since)
         fills = await self._d.exchange.get_fills(since)
         settlements = await self._settlements(since)
-        spend = await self._ai_spend(since)
+        spend = await self._store.llm_costs_since(since)
         return pnl_by_period(period, equity, fills, settlements, spend)[-count:]
 
     async def _settlements(self, since: datetime) -> list[SettledPnl]:
@@ -176,12 +174,6 @@ class Queries:
         if read is None:
             return []
         return [SettledPnl(s.settled_at, s.pnl) for s in await read(since)]
-
-    async def _ai_spend(self, since: datetime) -> list[tuple[datetime, Decimal]]:
-        rows = await self._store.fetch(
-            "SELECT created_at, cost_usd FROM llm_usage WHERE created_at >= ?", (iso(since),)
-        )
-        return [(datetime.fromisoformat(r[0]).astimezone(UTC), Decimal(r[1])) for r in rows]
 
     async def why(self) -> tuple[CycleRecord | None, list[Answer]]:
         """The last finished cycle and what became of each of its opportunities."""
@@ -213,10 +205,7 @@ class Queries:
         return lines
 
     async def _cycle_facts(self, cycle: CycleRecord) -> tuple[SystemState | None, list[ActionFact]]:
-        try:
-            state = SystemState.model_validate(cycle.state) if cycle.state else None
-        except ValidationError:
-            state = None
+        state = cycle.state
         facts = []
         for record in await self._store.cycle_actions(cycle.id):
             facts.append(ActionFact(record.market, record.kind, record.status, record.reason))

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from pydantic import ValidationError
-
 from director.brains.base import RecentAction
-from director.models import ACTION_ADAPTER
 from director.store import Store
 
 log = logging.getLogger(__name__)
@@ -32,10 +29,7 @@ async def recent_actions(
             for record in await store.cycle_actions(cycle.id):
                 if record.kind == "do_nothing":
                     continue
-                try:
-                    described = ACTION_ADAPTER.validate_python(record.action).describe()
-                except ValidationError:
-                    described = record.kind
+                described = record.kind if record.action is None else record.action.describe()
                 found.append(RecentAction(cycle.id, described, str(record.status), record.reason))
         return tuple(found)
     except Exception:

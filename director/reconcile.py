@@ -18,33 +18,26 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from director.baskets import leg_client_order_ids
 from director.exchanges.base import Exchange
-from director.exec_journal import (
+from director.execution import in_flight
+from director.models import Order, PlaceBasket, SystemState
+from director.reporting import ApprovalDecision
+from director.store import ActionStatus, ApprovalStatus, Store
+from director.store.exec_journal import (
     ExecState,
     OpenOrder,
     executing_approvals,
     mark,
     open_orders,
 )
-from director.execution import in_flight
-from director.models import Order, SystemState
-from director.reporting import ApprovalDecision
-from director.store import ActionStatus, ApprovalStatus, Store
 
 log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
 ApprovalSettled = Callable[[ApprovalDecision], Awaitable[None]]
-
-
-class OrderLookup(Protocol):
-    async def order_by_client_id(self, market: str, client_order_id: str) -> Order | None:
-        """The order this client order id created, in any status, or None when the exchange
-        has none. Raises when it cannot tell."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -302,7 +295,7 @@ class Reconciler:
 
     async def _settle_from_action(self, approval_id: int, action_id: int) -> None:
         action = await self.store.action(action_id)
-        placed = action is not None and action.status == ActionStatus.APPROVED.value
+        placed = action is not None and action.status is ActionStatus.APPROVED
         detail = (action.outcome or {}).get("detail", "") if action else ""
         status = ApprovalStatus.APPROVED if placed else ApprovalStatus.FAILED
         await self._decide(approval_id, status, str(detail) or status.value)
@@ -337,11 +330,11 @@ class Reconciler:
 
 def _basket_legs(order: OpenOrder) -> list[tuple[str, str]]:
     """(market, client order id) of each leg of a recorded place_basket; [] otherwise."""
-    if order.action.get("action_type") != "place_basket":
+    if not isinstance(order.action, PlaceBasket):
         return []
-    legs = order.action.get("details", {}).get("legs", [])
+    legs = order.action.details.legs
     ids = leg_client_order_ids(order.client_order_id, len(legs))
-    return [(str(leg["market"]), coid) for leg, coid in zip(legs, ids, strict=True)]
+    return [(leg.market, coid) for leg, coid in zip(legs, ids, strict=True)]
 
 
 def _lookup_of(exchange: Exchange) -> Callable[[str, str], Awaitable[Order | None]] | None:

@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
-from director.models import Priority
+from director.models import Plan, Priority
 
 
 @dataclass(frozen=True)
@@ -64,16 +64,8 @@ class CycleReport:
     alerts: list[str] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
     error: str | None = None  # the cycle itself failed (nothing was executed after it)
-
-    @property
-    def has_actions(self) -> bool:
-        return any(o.kind != "do_nothing" for o in self.outcomes)
-
-    @property
-    def noteworthy(self) -> bool:
-        """Worth a message for an operator who asked to hear only about actions or alerts."""
-        degraded = self.state is not None and self.state.degraded
-        return bool(self.has_actions or self.alerts or self.brain_error or self.error or degraded)
+    # What the brain planned (stored beside the report, not in it: see store.cycles).
+    plan: Plan | None = None
 
 
 @dataclass(frozen=True)

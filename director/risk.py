@@ -33,10 +33,6 @@ def market_exposures(positions: Iterable[Position], orders: Iterable[Order]) -> 
     return dict(by_market)
 
 
-def total_exposure(positions: Iterable[Position], orders: Iterable[Order]) -> Decimal:
-    return sum(market_exposures(positions, orders).values(), Decimal(0))
-
-
 def equity(cash: Decimal, positions: Iterable[Position], orders: Iterable[Order]) -> Decimal:
     """Cash, plus what resting buys hold back, plus positions at their mark."""
     reserved = sum((o.reserved for o in orders), Decimal(0))

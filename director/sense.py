@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Protocol, TypeVar
 
 from director import risk
+from director.describe import describe_error
 from director.exchanges.base import Exchange
 from director.models import (
     Autonomy,
@@ -31,7 +32,7 @@ from director.models import (
 from director.news import market_terms
 from director.sense_baskets import basket_tickers, offered_baskets, tradeable
 from director.sense_status import SOURCE as STATUS_SOURCE
-from director.sense_status import trading_state
+from director.sense_status import TradingState, trading_state
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -57,6 +58,17 @@ class RiskSettings:
     daily_loss_limit: Decimal
 
 
+@dataclass(frozen=True)
+class AccountReads:
+    """The account as read this cycle; a failed read is a placeholder named in `unknown`."""
+
+    cash: Decimal
+    held: list[Position]
+    resting: list[Order]
+    unknown: list[str]
+    health: dict[str, SourceHealth]
+
+
 async def timed(
     name: str, work: Awaitable[T], limit_s: float, *, critical: bool = False
 ) -> tuple[T | None, SourceHealth]:
@@ -73,7 +85,7 @@ async def timed(
     except Exception as exc:
         elapsed = (time.perf_counter() - started) * 1000
         log.warning("source %s failed: %s", name, exc)
-        detail = f"{type(exc).__name__}: {exc}"[:200]
+        detail = describe_error(exc)
         return None, SourceHealth(ok=False, detail=detail, latency_ms=elapsed, critical=critical)
     elapsed = (time.perf_counter() - started) * 1000
     return result, SourceHealth(ok=True, latency_ms=round(elapsed, 2), critical=critical)
@@ -108,8 +120,77 @@ class Senser:
     ) -> SystemState:
         health: dict[str, SourceHealth] = {}
         counters: dict[str, int] = {}
-        t = self.timeout
+        account, found, trading = await self._read_account(now)
+        if trading.health is not None:
+            health[STATUS_SOURCE] = trading.health
+        health.update(account.health)
+        best = self._best_opportunities(found, now, health, counters)
+        baskets = offered_baskets(self.sources, now)
+        tickers = sorted(
+            {p.market for p in account.held}
+            | {o.market for o in account.resting}
+            | set(best)
+            | basket_tickers(baskets)
+        )
+        quotes, news_items = await self._quotes_and_news(
+            tickers, best, account.held, health, news=news
+        )
+        markets = {m.ticker: m for m in quotes or []}
+        live = _live(best, markets, counters, quotes_read=quotes is not None)
 
+        held, resting, cash = account.held, account.resting, account.cash
+        exposures = risk.market_exposures(held, resting)
+        equity = risk.equity(cash, held, resting)
+        pnl_24h = equity - equity_24h_ago if equity_24h_ago is not None else Decimal(0)
+        score = self._risk_score(account, exposures, equity, pnl_24h)
+        for probe in self.health_probes:
+            health.update(probe(now))
+        system_health = SystemHealth(sources=health, counters=counters)
+        return SystemState(
+            timestamp=now,
+            portfolio_cash=cash,
+            open_positions=held,
+            pending_orders=resting,
+            recent_pnl_24h=pnl_24h,
+            system_health=system_health,
+            active_opportunities=live,
+            basket_opportunities=tradeable(baskets, markets),
+            current_risk_score=score,
+            equity=equity,
+            exposure=sum(exposures.values(), Decimal(0)),
+            safe_mode=safe_mode or system_health.degraded,
+            safe_mode_reason=_safe_mode_reason(system_health, safe_mode),
+            autonomy=autonomy,
+            markets=markets,
+            news=news_items,
+            exchange=self.exchange.name,
+            unknown_data=account.unknown,
+            trading_halt=trading.halt,
+        )
+
+    def _risk_score(
+        self,
+        account: AccountReads,
+        exposures: dict[str, Decimal],
+        equity: Decimal,
+        pnl_24h: Decimal,
+    ) -> float:
+        score = risk.risk_score(
+            exposures,
+            equity,
+            max_exposure=self.risk_settings.max_exposure,
+            pnl_24h=pnl_24h,
+            daily_loss_limit=self.risk_settings.daily_loss_limit,
+        )
+        # A score over placeholders means nothing; nothing is sent meanwhile.
+        return 0.0 if account.unknown else score
+
+    async def _read_account(
+        self, now: datetime
+    ) -> tuple[AccountReads, list[tuple[list[Opportunity] | None, SourceHealth]], TradingState]:
+        """The account's three reads, every opportunity source and the exchange's trading
+        state, all at once."""
+        t = self.timeout
         balance_task = timed("balance", self.exchange.get_balance(), t, critical=True)
         positions_task = timed("positions", self.exchange.get_positions(), t, critical=True)
         orders_task = timed("orders", self.exchange.get_resting_orders(), t, critical=True)
@@ -119,21 +200,27 @@ class Senser:
             asyncio.gather(*source_tasks),
             trading_state(self.exchange, t),  # issue 13: is the exchange taking orders?
         )
-        if trading.health is not None:
-            health[STATUS_SOURCE] = trading.health
-        health["balance"], health["positions"], health["orders"] = (
-            balance[1],
-            positions[1],
-            orders[1],
-        )
         # A failed read is unknown, not zero: the placeholders below are flagged so that the
         # guard and the brains never act on them (director/fail_closed.py).
         reads = (("balance", balance[0]), ("positions", positions[0]), ("orders", orders[0]))
-        unknown = [name for name, value in reads if value is None]
-        cash: Decimal = balance[0] if balance[0] is not None else Decimal(0)
-        held: list[Position] = positions[0] or []
-        resting: list[Order] = orders[0] or []
+        account = AccountReads(
+            cash=balance[0] if balance[0] is not None else Decimal(0),
+            held=positions[0] or [],
+            resting=orders[0] or [],
+            unknown=[name for name, value in reads if value is None],
+            health={"balance": balance[1], "positions": positions[1], "orders": orders[1]},
+        )
+        return account, found, trading
 
+    def _best_opportunities(
+        self,
+        found: Sequence[tuple[list[Opportunity] | None, SourceHealth]],
+        now: datetime,
+        health: dict[str, SourceHealth],
+        counters: dict[str, int],
+    ) -> dict[str, Opportunity]:
+        """The best unexpired opportunity per market over every source; each source's health
+        and counters are recorded on the way."""
         best: dict[str, Opportunity] = {}
         for source, (found_here, source_health) in zip(self.sources, found, strict=True):
             health[source.name] = source_health
@@ -146,15 +233,22 @@ class Senser:
                 kept = best.get(opp.market)
                 if kept is None or opp.edge > kept.edge:
                     best[opp.market] = opp
+        return best
 
-        baskets = offered_baskets(self.sources, now)
-        tickers = sorted(
-            {p.market for p in held}
-            | {o.market for o in resting}
-            | set(best)
-            | basket_tickers(baskets)
-        )
+    async def _quotes_and_news(
+        self,
+        tickers: list[str],
+        best: dict[str, Opportunity],
+        held: list[Position],
+        health: dict[str, SourceHealth],
+        *,
+        news: bool,
+    ) -> tuple[list[Market] | None, list[NewsItem]]:
+        """The markets' quotes (None when that read failed) and, when asked for, the news on
+        them, at once; their health is recorded in `health`."""
+        t = self.timeout
         markets_task = timed("markets", self.exchange.get_markets(tickers), t, critical=True)
+        news_items: list[NewsItem] = []
         if self.news is not None and news:
             # Titles come with opportunities; held markets are known by ticker here.
             named = [Market(ticker=o.market, title=o.title) for o in best.values()]
@@ -170,54 +264,27 @@ class Senser:
                 health["news"] = news_health
         else:
             quotes, markets_health = await markets_task
-            news_items = []
         health["markets"] = markets_health
-        markets = {m.ticker: m for m in quotes or []}
+        return quotes, news_items
 
-        live = [o for o in best.values() if (m := markets.get(o.market)) and m.is_open]
-        dropped = len(best) - len(live)
-        if dropped and quotes is not None:
-            counters["opportunities.unknown_or_closed"] = dropped
-        live.sort(key=lambda o: (-o.edge, o.market))
 
-        exposures = risk.market_exposures(held, resting)
-        equity = risk.equity(cash, held, resting)
-        pnl_24h = equity - equity_24h_ago if equity_24h_ago is not None else Decimal(0)
-        score = risk.risk_score(
-            exposures,
-            equity,
-            max_exposure=self.risk_settings.max_exposure,
-            pnl_24h=pnl_24h,
-            daily_loss_limit=self.risk_settings.daily_loss_limit,
-        )
-        if unknown:
-            score = 0.0  # a score over placeholders means nothing; nothing is sent meanwhile
-        for probe in self.health_probes:
-            health.update(probe(now))
-        system_health = SystemHealth(sources=health, counters=counters)
-        reason = ""
-        if system_health.degraded:
-            reason = "health degraded: " + ", ".join(system_health.failing)
-        elif safe_mode:
-            reason = "operator"
-        return SystemState(
-            timestamp=now,
-            portfolio_cash=cash,
-            open_positions=held,
-            pending_orders=resting,
-            recent_pnl_24h=pnl_24h,
-            system_health=system_health,
-            active_opportunities=live,
-            basket_opportunities=tradeable(baskets, markets),
-            current_risk_score=score,
-            equity=equity,
-            exposure=sum(exposures.values(), Decimal(0)),
-            safe_mode=safe_mode or system_health.degraded,
-            safe_mode_reason=reason,
-            autonomy=autonomy,
-            markets=markets,
-            news=news_items,
-            exchange=self.exchange.name,
-            unknown_data=unknown,
-            trading_halt=trading.halt,
-        )
+def _live(
+    best: dict[str, Opportunity],
+    markets: dict[str, Market],
+    counters: dict[str, int],
+    *,
+    quotes_read: bool,
+) -> list[Opportunity]:
+    """The opportunities on open, quoted markets, best edge first; the rest are counted."""
+    live = [o for o in best.values() if (m := markets.get(o.market)) and m.is_open]
+    dropped = len(best) - len(live)
+    if dropped and quotes_read:
+        counters["opportunities.unknown_or_closed"] = dropped
+    live.sort(key=lambda o: (-o.edge, o.market))
+    return live
+
+
+def _safe_mode_reason(health: SystemHealth, operator: bool) -> str:
+    if health.degraded:
+        return "health degraded: " + ", ".join(health.failing)
+    return "operator" if operator else ""

@@ -13,6 +13,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from director.describe import describe_error
 from director.exchanges.base import Exchange
 from director.exchanges.status import TradingStatusVenue
 from director.models import SourceHealth
@@ -37,7 +38,7 @@ async def trading_state(exchange: Exchange, timeout_s: float) -> TradingState:
         status = await asyncio.wait_for(exchange.trading_status(), timeout_s)
     except Exception as exc:
         log.warning("exchange status unreadable: %s", exc)
-        detail = f"status unreadable: {type(exc).__name__}: {exc}"[:200]
+        detail = f"status unreadable: {describe_error(exc, 180)}"
         return TradingState(health=SourceHealth(ok=False, detail=detail, critical=True))
     elapsed = round((time.perf_counter() - started) * 1000, 2)
     halt = status.halt_reason

@@ -7,10 +7,6 @@ reach a log or a repr.
 
 from __future__ import annotations
 
-import ipaddress
-import re
-from dataclasses import dataclass
-from datetime import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -27,6 +23,14 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from director.brains.pricing import ModelPrice, PriceTable, parse_model_prices
 from director.models import Autonomy
+from director.setting_parsers import (
+    ReviewSchedule,
+    is_loopback,
+    parse_api_token,
+    parse_http_urls,
+    parse_listen,
+    parse_user_ids,
+)
 
 DEFAULT_PLANNER = "claude-sonnet-5-5"
 DEFAULT_EXECUTOR = "claude-haiku-5-5"
@@ -37,69 +41,9 @@ DEFAULT_APPROVAL_COST_THRESHOLD = Decimal(25)  # dollars, on a real exchange
 
 Effort = Literal["low", "medium", "high", "xhigh", "max"]
 
-_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
 
 class SettingsError(Exception):
     """One line that names the setting and what is wrong with it."""
-
-
-API_TOKEN_MIN = 16
-
-
-def parse_listen(text: str) -> tuple[str, int]:
-    """`host:port` (IPv6 as `[::1]:8787`) for OMEGA_API_LISTEN; port 0 takes a free one."""
-    host, sep, port = text.strip().rpartition(":")
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise ValueError(f"{text!r} is not host:port (e.g. 127.0.0.1:8787)")
-    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    if not host or any(c.isspace() for c in host):
-        raise ValueError(f"{text!r} is not host:port (e.g. 127.0.0.1:8787)")
-    return host, int(port)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # a name other than localhost could resolve anywhere
-
-
-@dataclass(frozen=True)
-class ReviewSchedule:
-    """When the periodic review runs: a weekday (0=Monday) or every day, at a UTC time."""
-
-    weekday: int | None
-    at: time
-    enabled: bool = True
-
-    @classmethod
-    def parse(cls, text: str) -> ReviewSchedule:
-        words = text.strip().lower().replace(",", " ").split()
-        words = [w for w in words if w not in ("weekly", "utc", "at")]
-        if words == ["off"]:
-            return cls(weekday=None, at=time(0, 0), enabled=False)
-        if len(words) != 2:
-            raise ValueError("expected '<day> HH:MM' (day: mon..sun or daily) or 'off'")
-        day, clock = words
-        match = re.fullmatch(r"(\d{1,2}):(\d{2})", clock)
-        if not match or int(match[1]) > 23 or int(match[2]) > 59:
-            raise ValueError(f"bad time {clock!r}, expected HH:MM (UTC)")
-        if day == "daily":
-            weekday = None
-        elif day[:3] in _DAYS:
-            weekday = _DAYS.index(day[:3])
-        else:
-            raise ValueError(f"bad day {day!r}, expected mon..sun or daily")
-        return cls(weekday=weekday, at=time(int(match[1]), int(match[2])))
-
-    def __str__(self) -> str:
-        if not self.enabled:
-            return "off"
-        day = "daily" if self.weekday is None else _DAYS[self.weekday]
-        return f"{day} {self.at:%H:%M} UTC"
 
 
 def _env(*names: str) -> Any:
@@ -288,13 +232,7 @@ class Settings(BaseSettings):
     @field_validator("allowed_users", "viewers", mode="before")
     @classmethod
     def _split_users(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            parts = [p.strip() for p in value.split(",") if p.strip()]
-            for part in parts:
-                if not re.fullmatch(r"-?\d+", part):
-                    raise ValueError(f"{part!r} is not a numeric Telegram user id")
-            return [int(p) for p in parts]
-        return value
+        return parse_user_ids(value) if isinstance(value, str) else value
 
     @field_validator("model_prices", mode="before")
     @classmethod
@@ -306,13 +244,7 @@ class Settings(BaseSettings):
     @field_validator("news_feeds", mode="before")
     @classmethod
     def _split_urls(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            urls = [p.strip() for p in value.split(",") if p.strip()]
-            for url in urls:
-                if not url.startswith(("http://", "https://")):
-                    raise ValueError(f"{url!r} is not an http(s) URL")
-            return urls
-        return value
+        return parse_http_urls(value) if isinstance(value, str) else value
 
     @field_validator("telegram_api_base_url", "kalshi_api_base")
     @classmethod
@@ -335,15 +267,7 @@ class Settings(BaseSettings):
     @field_validator("api_token", mode="before")
     @classmethod
     def _api_token(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            if not value.strip():
-                return None
-            if len(value.strip()) < API_TOKEN_MIN:
-                raise ValueError(
-                    f"at least {API_TOKEN_MIN} characters (a guessable token is a hole)"
-                )
-            return value.strip()
-        return value
+        return parse_api_token(value) if isinstance(value, str) else value
 
     @field_validator("api_listen")
     @classmethod
@@ -450,7 +374,7 @@ def _env_name(settings_cls: type[Settings], field: str) -> str:
     return field.upper()
 
 
-def describe_error(error: ValidationError) -> str:
+def first_problem(error: ValidationError) -> str:
     """The first problem, as one line naming the environment variable."""
     first = error.errors()[0]
     loc = [str(part) for part in first["loc"]]
@@ -469,4 +393,4 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        raise SettingsError(describe_error(exc)) from None
+        raise SettingsError(first_problem(exc)) from None

@@ -4,7 +4,7 @@ API), an operator's /close or /cancel.
 Each goes the way a cycle's action goes (DESIGN.md, "The same actions reach the director from
 three places"): under the director's ACT lock, so it never interleaves with a cycle's or an
 approval's execution; the guard on freshly sensed state; the autonomy and approval policy; the
-idempotent executors (director/disposition.py, shared with Director._act). The record says who
+idempotent executors (director/dispatch.py, shared with a cycle's ACT phase). The record says who
 asked. A submission's key is persisted before anything is sent, so a repeated key is a
 duplicate — never a second order — even across a restart.
 """
@@ -17,12 +17,13 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from director.act import client_order_id
-from director.disposition import Asked, dispose
+from director.dispatch import Asked, dispatch
+from director.disposition import Parked
 from director.guard import Verdict, check_action
 from director.models import Action, Priority
 from director.reporting import ActionOutcome
 from director.store import ActionStatus
-from director.submission_log import OUTSIDE_CYCLE, SubmissionLog, SubmissionRow
+from director.store.submissions import OUTSIDE_CYCLE, SubmissionLog, SubmissionRow
 
 if TYPE_CHECKING:
     from director.director import Director
@@ -78,7 +79,7 @@ class Gateway:
         if len(note) > MAX_NOTE:
             raise SubmissionError(f"note must be at most {MAX_NOTE} characters")
         director = self.director
-        async with director._act_lock:
+        async with director.act_lock:
             if key is not None:
                 prior = await self.log.by_key(key)
                 if prior is not None:
@@ -108,8 +109,11 @@ class Gateway:
 
     async def _dispose(self, submission_id: int, action: Action, origin: str) -> Submission:
         director = self.director
+        parked = Parked()
         try:
-            state = await director.sense(news=False)
+            # Read once: it marks the parked markets in the state and dedups the action.
+            parked = await director.approvals.parked()
+            state = await director.sense(news=False, parked=parked)
             rules = await director.store.active_rules()
             verdict = check_action(action, state, director.limits(rules))
         except Exception as exc:
@@ -120,7 +124,6 @@ class Gateway:
             return Submission(
                 SubmissionStatus.BLOCKED, verdict.reason, description=action.describe()
             )
-        parked = {key: approval for approval, (key, _) in (await director._parked()).items()}
         asked = Asked(
             cycle_id=OUTSIDE_CYCLE,
             idx=submission_id,
@@ -130,7 +133,7 @@ class Gateway:
             priority=OUTSIDE_PRIORITY,
             origin=origin,
         )
-        outcome = await dispose(director, asked, action, verdict, state, parked)
+        outcome = await dispatch(director, asked, action, verdict, state, parked)
         order_id = None
         if outcome.action_id is not None and outcome.status == ActionStatus.EXECUTED.value:
             record = await director.store.action(outcome.action_id)

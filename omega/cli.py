@@ -190,12 +190,9 @@ async def _review(director: Director) -> int:
 
 async def _console(settings: Settings, cycles: int | None, interval: float | None) -> int:
     reporter = ConsoleReporter()
-    director = await build_director(settings, reporter)
+    director = await build_director(settings, reporter, local_api=True)
     commands = ConsoleCommands(director)
     try:
-        from director.api.server import start_local_api  # fastapi/uvicorn only for `run`
-
-        await start_local_api(director)
         describe = getattr(director.exchange, "describe", None)
         if describe is not None:
             print(await describe(), flush=True)

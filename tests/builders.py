@@ -6,18 +6,26 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from director import risk
+from director.exchanges.book_math import new_order
 from director.guard import Limits
 from director.models import (
     Autonomy,
     Market,
     Opportunity,
     Order,
+    OrderRequest,
+    OrderStatus,
+    PlaceOrder,
+    PlaceOrderDetails,
+    Plan,
     Position,
+    Priority,
     Side,
     SourceHealth,
     SystemHealth,
     SystemState,
 )
+from director.reporting import CycleReport
 
 NOW = datetime(2026, 11, 24, 14, 15, tzinfo=UTC)
 D = Decimal
@@ -48,6 +56,13 @@ def opportunity(
     )
 
 
+def buy(ticker: str = "KXA", price: str = "0.42", quantity: int = 10) -> PlaceOrder:
+    """A plan's action: buy YES on `ticker` at `price`."""
+    return PlaceOrder(
+        details=PlaceOrderDetails(market=ticker, side=Side.YES, price=D(price), quantity=quantity)
+    )
+
+
 def position(ticker: str, quantity: int = 10, avg: str = "0.40", side: Side = Side.YES) -> Position:
     return Position(market=ticker, side=side, quantity=quantity, avg_price=D(avg))
 
@@ -61,6 +76,19 @@ def order(order_id: str, ticker: str, age_hours: float = 0.5, price: str = "0.30
         quantity=10,
         remaining=10,
         created_at=NOW - timedelta(hours=age_hours),
+    )
+
+
+def order_for(
+    request: OrderRequest, order_id: str, *, filled: bool = True, created_at: datetime = NOW
+) -> Order:
+    """The order a venue makes of `request`: filled at once, or (`filled=False`) resting whole."""
+    return new_order(
+        request,
+        order_id=order_id,
+        remaining=0 if filled else request.quantity,
+        status=OrderStatus.FILLED if filled else OrderStatus.RESTING,
+        created_at=created_at,
     )
 
 
@@ -105,3 +133,23 @@ def state(
         markets=known,
         system_health=SystemHealth(sources=sources),
     )
+
+
+def finished_cycle(cycle_id: int, when: datetime, **overrides: object) -> CycleReport:
+    """A minimal report of a cycle that ran at `when`, for Store.finish_cycle."""
+    values: dict[str, object] = {
+        "cycle_id": cycle_id,
+        "trigger": "manual",
+        "started_at": when,
+        "finished_at": when,
+        "state": None,
+        "reasoning": "",
+        "priority": Priority.LOW,
+        "brain": "rules",
+        "model": None,
+        "cost_usd": D(0),
+        "rules_version": None,
+        "plan": Plan.no_op("hold"),
+    }
+    values.update(overrides)
+    return CycleReport(**values)  # type: ignore[arg-type]

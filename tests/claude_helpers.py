@@ -21,6 +21,7 @@ from director.settings import Settings
 from director.store import Store
 from tests.anthropic_standin import AnthropicStandIn
 from tests.builders import NOW, market, opportunity, order, position, state
+from tests.clocks import ManualClock
 
 API_KEY = "sk-ant-test-secret-0123456789"
 PLANNER = "claude-sonnet-5-5"
@@ -53,14 +54,6 @@ def plan(**changes: Any) -> dict[str, Any]:
 
 def buy(**details: Any) -> dict[str, Any]:
     return {**BUY, "details": {**BUY["details"], **details}}
-
-
-class Clock:
-    def __init__(self, now: datetime = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 class Seconds:
@@ -162,11 +155,11 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 async def make_brain(api: AnthropicStandIn, store: Store) -> AsyncIterator[MakeBrain]:
     made: list[ClaudeBrain] = []
 
-    def make(clock: Clock | None = None, **overrides: Any) -> ClaudeBrain:
+    def make(clock: ManualClock | None = None, **overrides: Any) -> ClaudeBrain:
         brain = ClaudeBrain(
             make_settings(api, **overrides),
             ledger=store,
-            clock=clock or Clock(),
+            clock=clock or ManualClock(NOW),
             monotonic=Ticker(),
         )
         made.append(brain)
@@ -182,9 +175,9 @@ async def make_router(api: AnthropicStandIn, store: Store) -> AsyncIterator[Make
     made: list[RoutedBrain] = []
 
     def make(
-        clock: Clock | None = None, fallback: SpyBrain | None = None, **overrides: Any
+        clock: ManualClock | None = None, fallback: SpyBrain | None = None, **overrides: Any
     ) -> tuple[RoutedBrain, SpyBrain]:
-        clock = clock or Clock()
+        clock = clock or ManualClock(NOW)
         settings = make_settings(api, **overrides)
         spy = fallback or SpyBrain()
         primary = ClaudeBrain(settings, ledger=store, clock=clock, monotonic=Ticker())

@@ -23,7 +23,7 @@ from director.models import (
 )
 from director.reporting import ApprovalDecision, ApprovalRequest, CycleReport
 from director.rulebook import RuleSet
-from tests.builders import NOW
+from tests.builders import order_for
 
 
 class FakeExchange:
@@ -38,7 +38,9 @@ class FakeExchange:
         self.placed: list[OrderRequest] = []
         self.fail_reads: set[str] = set()
         self.refuse_orders: str | None = None
-        self.place_delay = 0.0
+        # place_order waits here: a test clears it to hold a create in flight.
+        self.place_gate = asyncio.Event()
+        self.place_gate.set()
 
     def _check(self, what: str) -> None:
         if what in self.fail_reads:
@@ -66,8 +68,7 @@ class FakeExchange:
         return [self.markets[t] for t in tickers if t in self.markets]
 
     async def place_order(self, request: OrderRequest) -> Order:
-        if self.place_delay:
-            await asyncio.sleep(self.place_delay)
+        await self.place_gate.wait()
         if request.client_order_id in self.by_coid:
             return self.by_coid[request.client_order_id]
         if self.refuse_orders:
@@ -89,18 +90,7 @@ class FakeExchange:
                 self.positions[request.market] = held.model_copy(update={"quantity": left})
             else:
                 del self.positions[request.market]
-        order = Order(
-            order_id=f"f{len(self.placed)}",
-            client_order_id=request.client_order_id,
-            market=request.market,
-            side=request.side,
-            action=request.action,
-            price=request.price,
-            quantity=request.quantity,
-            remaining=0,
-            status=OrderStatus.FILLED,
-            created_at=NOW,
-        )
+        order = order_for(request, f"f{len(self.placed)}")
         self.by_coid[request.client_order_id] = order
         return order
 
@@ -130,20 +120,27 @@ class ListSource:
 
 
 class ScriptedBrain:
-    """Returns the plans it is given, in order (the last one repeats)."""
+    """Returns the plans it is given, in order (the last one repeats). After `hold()`, the
+    next think() sets `thinking` and waits for `release`: a test knows a cycle is in THINK."""
 
     name = "scripted"
 
-    def __init__(self, *plans: Plan, escalated: bool = False, delay: float = 0.0) -> None:
+    def __init__(self, *plans: Plan, escalated: bool = False) -> None:
         self.plans = list(plans)
         self.escalated = escalated
-        self.delay = delay
         self.seen: list[SystemState] = []
+        self.thinking = asyncio.Event()
+        self.release = asyncio.Event()
+        self.release.set()
+
+    def hold(self) -> None:
+        self.thinking.clear()
+        self.release.clear()
 
     async def think(self, state: SystemState, rules: RuleSet, context: ThinkContext) -> ThinkResult:
         self.seen.append(state)
-        if self.delay:
-            await asyncio.sleep(self.delay)
+        self.thinking.set()
+        await self.release.wait()
         plan = self.plans.pop(0) if len(self.plans) > 1 else self.plans[0]
         return ThinkResult(
             plan=plan,

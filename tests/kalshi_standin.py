@@ -1389,19 +1389,6 @@ def write_public_key(key: rsa.RSAPrivateKey | Ed25519PrivateKey, path: Path) -> 
     return path
 
 
-class FakeClock:
-    """A wall clock that moves only when told to."""
-
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
 class VirtualTime:
     """A monotonic clock and a sleep for the rate limiter: sleeping advances the clock
     instantly and is recorded, so tests check pacing without real waiting."""

@@ -12,10 +12,12 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from director.exchanges.kalshi import KalshiExchange, KalshiSigner, KalshiTuning
 from director.exchanges.kalshi.ratelimit import Backoff
 from director.models import OrderAction, OrderRequest, Side
-from tests.kalshi_standin import FakeClock, KalshiStandin
+from tests.clocks import ManualClock
+from tests.kalshi_standin import KalshiStandin
 
 NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 ATTEMPTS = 4
+TLS = httpx.create_ssl_context()  # shared: loading the CA bundle per test is slow
 
 
 def fast_tuning(**changes: object) -> KalshiTuning:
@@ -34,7 +36,7 @@ def venue(
     key: RSAPrivateKey,
     http: httpx.AsyncClient,
     *,
-    clock: FakeClock | None = None,
+    clock: ManualClock | None = None,
     tuning: KalshiTuning | None = None,
     subaccount: int = 0,
     cancel_order_on_pause: bool = False,
@@ -42,7 +44,7 @@ def venue(
     return KalshiExchange(
         base_url=standin.base_url,
         signer=KalshiSigner(standin.key_id, key),
-        clock=clock or FakeClock(NOW),
+        clock=clock or ManualClock(NOW),
         http=http,
         reads_per_second=1000,
         writes_per_second=1000,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -11,24 +11,10 @@ import director.backtest.recorded
 from director.exchanges.replay import ReplayExchange
 from director.recorder.command import RecordOptions, record
 from director.settings import Settings, load_settings
+from tests.clocks import SteppingClock
 
 # On the 15-minute grid, a UTC midnight: polls land on grid lines from the second on.
 START = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)
-
-
-class SteppingClock:
-    """`now` stands still until `sleep` moves it: a recorder's waits cost no wall time."""
-
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-        self.slept: list[float] = []
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += timedelta(seconds=seconds)
 
 
 def paper_settings(tmp_path: Path, **overrides: object) -> Settings:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from director.api.server import bind
-from director.settings import SettingsError, is_loopback, load_settings, parse_listen
+from director.setting_parsers import is_loopback, parse_listen
+from director.settings import SettingsError, load_settings
 
 TOKEN = "a-long-enough-token-123"
 

@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,17 +11,9 @@ from omega.cli import main
 
 
 @pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """A clean working directory (no .env), hourly cycles, and the root logger put back."""
-    monkeypatch.chdir(tmp_path)
+def isolated(cli_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The clean command-line environment, with hourly cycles."""
     monkeypatch.setenv("OMEGA_CYCLE_SECONDS", "3600")
-    for name in ("ANTHROPIC_API_KEY", "TELEGRAM_BOT_TOKEN", "OMEGA_BRAIN", "OMEGA_AUTONOMY"):
-        monkeypatch.delenv(name, raising=False)
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def test_backtest_compares_brains_and_saves_the_report(

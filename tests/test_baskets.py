@@ -36,6 +36,7 @@ from director.models import (
 from director.rulebook import RuleSet, Thresholds
 from director.sense_baskets import basket_tickers, offered_baskets, tradeable
 from director.settings import Settings
+from director.trading_state import Trading, TradingState
 from tests.builders import LIMITS, NOW, D, market, state
 
 
@@ -238,7 +239,8 @@ def test_the_guard_blocks_a_basket_with_its_reason(
 
 
 def test_a_fallback_that_blocks_new_orders_blocks_baskets() -> None:
-    verdict = check_action(place_basket(), basket_state(), LIMITS, "brain failed")
+    failed = Trading(TradingState.REDUCING, "brain failed")
+    verdict = check_action(place_basket(), basket_state(), LIMITS, trading=failed)
     assert not verdict.allowed and verdict.reason == "brain failed"
 
 

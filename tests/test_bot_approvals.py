@@ -16,32 +16,21 @@ from director.brains.rules import RulesBrain
 from director.director import Director
 from director.settings import Settings
 from director.store import ActionStatus, ApprovalStatus, Store
-from tests.telegram_standin import StoredMessage, TelegramStandIn
-from tests.test_bot_harness import (
+from tests.bot_harness import (
     DEPUTY,
     FAST,
+    HEAT_TITLE,
     OPERATOR,
     STRANGER,
     BookExchange,
-    Clock,
-    ListSource,
     make_settings,
-    market,
-    opportunity,
+    one_opportunity,
     running_bot,
 )
+from tests.clocks import ManualClock
+from tests.telegram_standin import StoredMessage, TelegramStandIn
 
 TTL = 600
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-def venue(clock: Clock, title: str = "Heat wave in July?") -> tuple[BookExchange, ListSource]:
-    exchange = BookExchange([market("KXHEAT", title=title)], clock=clock)
-    return exchange, ListSource([opportunity("KXHEAT", clock)])
 
 
 async def settled(tg: TelegramStandIn, message: StoredMessage) -> StoredMessage:
@@ -69,9 +58,9 @@ def test_callback_data_round_trips_and_rejects_anything_else() -> None:
 
 
 async def test_approve_executes_and_the_message_shows_outcome_and_who(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
-    exchange, source = venue(clock)
+    exchange, source = one_opportunity(clock, HEAT_TITLE)
     settings = make_settings(tg, tmp_path / "omega.db", approval_ttl_setting=TTL)
     async with running_bot(tg, settings, exchange=exchange, clock=clock, source=source) as h:
         message = await h.approval_message(1)
@@ -96,8 +85,10 @@ async def test_approve_executes_and_the_message_shows_outcome_and_who(
         assert record.decided_by == "User1001 (1001)"
 
 
-async def test_reject_executes_nothing(tg: TelegramStandIn, tmp_path: Path, clock: Clock) -> None:
-    exchange, source = venue(clock)
+async def test_reject_executes_nothing(
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
+) -> None:
+    exchange, source = one_opportunity(clock, HEAT_TITLE)
     settings = make_settings(tg, tmp_path / "omega.db")
     async with running_bot(tg, settings, exchange=exchange, clock=clock, source=source) as h:
         message = await h.approval_message(1)
@@ -111,9 +102,9 @@ async def test_reject_executes_nothing(tg: TelegramStandIn, tmp_path: Path, cloc
 
 
 async def test_a_second_press_is_told_why_and_executes_nothing(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
-    exchange, source = venue(clock)
+    exchange, source = one_opportunity(clock, HEAT_TITLE)
     settings = make_settings(tg, tmp_path / "omega.db")
     async with running_bot(tg, settings, exchange=exchange, clock=clock, source=source) as h:
         message = await h.approval_message(1)
@@ -129,9 +120,9 @@ async def test_a_second_press_is_told_why_and_executes_nothing(
 
 
 async def test_simultaneous_presses_execute_once(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
-    exchange, source = venue(clock)
+    exchange, source = one_opportunity(clock, HEAT_TITLE)
     settings = make_settings(tg, tmp_path / "omega.db")
     async with running_bot(tg, settings, exchange=exchange, clock=clock, source=source) as h:
         message = await h.approval_message(1)
@@ -155,13 +146,13 @@ async def test_simultaneous_presses_execute_once(
 
 
 async def test_a_press_after_expiry_is_refused_and_the_message_says_expired(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
-    exchange, source = venue(clock)
+    exchange, source = one_opportunity(clock, HEAT_TITLE)
     settings = make_settings(tg, tmp_path / "omega.db", approval_ttl_setting=TTL)
     async with running_bot(tg, settings, exchange=exchange, clock=clock, source=source) as h:
         message = await h.approval_message(1)
-        clock.advance(TTL)
+        clock.advance(seconds=TTL)
         answer = await tg.wait_for_answer(tg.press(OPERATOR, message, "Approve"))
         assert answer == {"text": "This approval has expired.", "show_alert": "true"}
         edited = await settled(tg, message)
@@ -172,16 +163,16 @@ async def test_a_press_after_expiry_is_refused_and_the_message_says_expired(
 
 
 async def test_the_expiry_job_settles_approvals_nobody_pressed(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
-    exchange, source = venue(clock)
+    exchange, source = one_opportunity(clock, HEAT_TITLE)
     settings = make_settings(tg, tmp_path / "omega.db", approval_ttl_setting=TTL)
     tuning = dataclasses.replace(FAST, expiry_check_seconds=0.05)
     async with running_bot(
         tg, settings, exchange=exchange, clock=clock, source=source, tuning=tuning
     ) as h:
         message = await h.approval_message(1)
-        clock.advance(TTL + 1)
+        clock.advance(seconds=TTL + 1)
         edited = await settled(tg, message)
         assert edited.text.startswith("⌛ Expired · approval #1")
         record = await h.director.store.approval(1)
@@ -189,9 +180,9 @@ async def test_the_expiry_job_settles_approvals_nobody_pressed(
 
 
 async def test_a_press_the_recheck_now_blocks_executes_nothing(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
-    exchange, source = venue(clock)
+    exchange, source = one_opportunity(clock, HEAT_TITLE)
     settings = make_settings(tg, tmp_path / "omega.db")
     async with running_bot(tg, settings, exchange=exchange, clock=clock, source=source) as h:
         message = await h.approval_message(1)
@@ -207,9 +198,9 @@ async def test_a_press_the_recheck_now_blocks_executes_nothing(
 
 
 async def test_an_unauthorized_press_changes_nothing(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock, caplog: pytest.LogCaptureFixture
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    exchange, source = venue(clock)
+    exchange, source = one_opportunity(clock, HEAT_TITLE)
     settings = make_settings(tg, tmp_path / "omega.db")
     async with running_bot(tg, settings, exchange=exchange, clock=clock, source=source) as h:
         caplog.set_level(logging.WARNING, logger="bot.auth")
@@ -229,9 +220,9 @@ async def test_an_unauthorized_press_changes_nothing(
 
 
 async def test_forged_or_unknown_button_data_is_refused(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
-    exchange, source = venue(clock)
+    exchange, source = one_opportunity(clock, HEAT_TITLE)
     settings = make_settings(tg, tmp_path / "omega.db")
     async with running_bot(tg, settings, exchange=exchange, clock=clock, source=source) as h:
         message = await h.approval_message(1)
@@ -243,9 +234,9 @@ async def test_forged_or_unknown_button_data_is_refused(
 
 
 async def test_an_approval_still_works_after_a_restart(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
-    exchange, source = venue(clock)
+    exchange, source = one_opportunity(clock, HEAT_TITLE)
     settings = make_settings(tg, tmp_path / "omega.db", approval_ttl_setting=TTL)
     async with running_bot(tg, settings, exchange=exchange, clock=clock, source=source) as h:
         message = await h.approval_message(1)
@@ -264,9 +255,9 @@ async def test_an_approval_still_works_after_a_restart(
 
 
 async def test_an_approval_left_pending_by_a_restart_is_edited_when_it_expires(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
-    exchange, source = venue(clock)
+    exchange, source = one_opportunity(clock, HEAT_TITLE)
     settings = make_settings(tg, tmp_path / "omega.db", approval_ttl_setting=TTL)
     async with running_bot(tg, settings, exchange=exchange, clock=clock, source=source) as h:
         message = await h.approval_message(1)
@@ -275,7 +266,7 @@ async def test_an_approval_left_pending_by_a_restart_is_edited_when_it_expires(
     async with running_bot(
         tg, settings, exchange=exchange, clock=clock, source=source, first_cycle=False
     ) as h:
-        clock.advance(TTL)
+        clock.advance(seconds=TTL)
         expired = await h.director.expire_approvals()
         assert [d.approval_id for d in expired] == [1]
         edited = await settled(tg, message)
@@ -304,7 +295,7 @@ class RecordingReporter:
 
 
 @pytest.fixture
-async def machine(tmp_path: Path, clock: Clock) -> AsyncIterator[Director]:
+async def machine(tmp_path: Path, clock: ManualClock) -> AsyncIterator[Director]:
     settings = Settings(
         _env_file=None,
         db_path=tmp_path / "omega.db",
@@ -312,7 +303,7 @@ async def machine(tmp_path: Path, clock: Clock) -> AsyncIterator[Director]:
         brain="rules",
         approval_ttl_setting=TTL,
     )
-    exchange, source = venue(clock)
+    exchange, source = one_opportunity(clock, HEAT_TITLE)
     director = Director(
         settings=settings,
         store=await Store.open(settings.db_path),
@@ -348,10 +339,10 @@ async def test_machine_concurrent_presses_take_exactly_one(machine: Director) ->
     assert len(exchange.placed) == (1 if winner.status == "approved" else 0)
 
 
-async def test_machine_expiry_settles_and_reports(machine: Director, clock: Clock) -> None:
-    clock.advance(TTL - 1)
+async def test_machine_expiry_settles_and_reports(machine: Director, clock: ManualClock) -> None:
+    clock.advance(seconds=TTL - 1)
     assert await machine.expire_approvals() == []
-    clock.advance(1)
+    clock.advance(seconds=1)
     decision = await machine.decide_approval(1, "alice (1)", approve=True)
     assert (decision.ok, decision.status) == (False, "expired")
     reporter = machine.reporter

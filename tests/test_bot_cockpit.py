@@ -13,32 +13,29 @@ from pathlib import Path
 import pytest
 
 from director.models import Autonomy, OrderAction, Position, Side
-from tests.telegram_standin import TelegramStandIn
-from tests.test_bot_harness import (
+from tests.bot_harness import (
+    AUTO,
     DEPUTY,
     OPERATOR,
     STRANGER,
     BookExchange,
-    Clock,
     GatedBrain,
     ListSource,
     eventually,
     make_settings,
     market,
+    one_opportunity,
     opportunity,
     running_bot,
 )
+from tests.clocks import ManualClock
+from tests.telegram_standin import TelegramStandIn
 
 VIEWER = 3003
 GROUP = -100777
 
 
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-def held(clock: Clock) -> BookExchange:
+def held(clock: ManualClock) -> BookExchange:
     exchange = BookExchange(
         [market("KXHELD", title="Held market", bid="0.55", ask="0.57")], clock=clock
     )
@@ -57,7 +54,7 @@ async def no_reply(tg: TelegramStandIn, chat_id: int, sent_after: int) -> bool:
 
 
 async def test_a_viewer_reads_but_his_safemode_on_changes_nothing(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock, caplog: pytest.LogCaptureFixture
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = make_settings(tg, tmp_path / "omega.db", viewers=[VIEWER])
     async with running_bot(tg, settings, exchange=held(clock), clock=clock) as h:
@@ -73,10 +70,9 @@ async def test_a_viewer_reads_but_his_safemode_on_changes_nothing(
 
 
 async def test_a_viewer_presses_no_button(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
-    exchange = BookExchange([market("KXHEAT")], clock=clock)
-    source = ListSource([opportunity("KXHEAT", clock)])
+    exchange, source = one_opportunity(clock)
     settings = make_settings(tg, tmp_path / "omega.db", viewers=[VIEWER])
     async with running_bot(tg, settings, exchange=exchange, clock=clock, source=source) as h:
         message = await h.approval_message(1)
@@ -86,7 +82,7 @@ async def test_a_viewer_presses_no_button(
 
 
 async def test_a_command_for_another_bot_gets_no_reply(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
     settings = make_settings(tg, tmp_path / "omega.db")
     async with running_bot(tg, settings, exchange=BookExchange([]), clock=clock) as h:
@@ -103,7 +99,7 @@ async def test_a_command_for_another_bot_gets_no_reply(
 
 
 async def test_in_a_group_strangers_get_no_reply_and_account_data_stays_private(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock, caplog: pytest.LogCaptureFixture
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = make_settings(tg, tmp_path / "omega.db")
     async with running_bot(tg, settings, exchange=held(clock), clock=clock):
@@ -126,7 +122,7 @@ async def _logged(caplog: pytest.LogCaptureFixture, text: str) -> bool:
 
 
 async def test_close_of_a_held_position_places_a_reducing_order_through_the_guard(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
     exchange = held(clock)
     settings = make_settings(tg, tmp_path / "omega.db", autonomy_setting="auto")
@@ -148,7 +144,7 @@ async def test_close_of_a_held_position_places_a_reducing_order_through_the_guar
 
 
 async def test_close_in_confirm_waits_for_approval_like_a_brains_action(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
     exchange = held(clock)
     settings = make_settings(tg, tmp_path / "omega.db")  # confirm
@@ -165,13 +161,10 @@ async def test_close_in_confirm_waits_for_approval_like_a_brains_action(
 
 
 async def test_cancel_of_a_resting_order_goes_through_the_guard(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
-    exchange = BookExchange([market("KXHEAT")], clock=clock)
-    source = ListSource([opportunity("KXHEAT", clock)])
-    settings = make_settings(
-        tg, tmp_path / "omega.db", autonomy_setting="auto", approval_cost_threshold_setting="100"
-    )
+    exchange, source = one_opportunity(clock)
+    settings = make_settings(tg, tmp_path / "omega.db", **AUTO)
     async with running_bot(tg, settings, exchange=exchange, clock=clock, source=source) as h:
         (resting,) = await exchange.get_resting_orders()
         assert resting.order_id in (await h.command("/orders")).text
@@ -183,7 +176,7 @@ async def test_cancel_of_a_resting_order_goes_through_the_guard(
 
 
 async def test_why_names_the_threshold_an_opportunity_missed(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
     exchange = BookExchange([market("KXLOW"), market("KXHEAT")], clock=clock)
     source = ListSource(
@@ -205,10 +198,9 @@ async def test_why_names_the_threshold_an_opportunity_missed(
 
 
 async def test_a_429_and_a_502_blip_lose_no_approval_request_and_no_report(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
-    exchange = BookExchange([market("KXHEAT")], clock=clock)
-    source = ListSource([opportunity("KXHEAT", clock)])
+    exchange, source = one_opportunity(clock)
     settings = make_settings(tg, tmp_path / "omega.db")
     brain = GatedBrain(settings)
     brain.gate.clear()
@@ -230,10 +222,9 @@ async def test_a_429_and_a_502_blip_lose_no_approval_request_and_no_report(
 
 
 async def test_routine_reports_are_silent_and_approvals_notify(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
-    exchange = BookExchange([market("KXHEAT")], clock=clock)
-    source = ListSource([opportunity("KXHEAT", clock)])
+    exchange, source = one_opportunity(clock)
     settings = make_settings(tg, tmp_path / "omega.db")
     async with running_bot(tg, settings, exchange=exchange, clock=clock, source=source) as h:
         request = await h.approval_message(1)
@@ -247,13 +238,10 @@ async def test_routine_reports_are_silent_and_approvals_notify(
 
 
 async def test_a_panic_sent_while_the_bot_was_down_is_honoured_at_start(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
-    exchange = BookExchange([market("KXHEAT")], clock=clock)
-    source = ListSource([opportunity("KXHEAT", clock)])
-    settings = make_settings(
-        tg, tmp_path / "omega.db", autonomy_setting="auto", approval_cost_threshold_setting="100"
-    )
+    exchange, source = one_opportunity(clock)
+    settings = make_settings(tg, tmp_path / "omega.db", **AUTO)
     async with running_bot(tg, settings, exchange=exchange, clock=clock, source=source) as h:
         (resting,) = await exchange.get_resting_orders()
     # Down: the operator panics, the deputy asks for /state, a stranger tries /pause.
@@ -275,10 +263,9 @@ async def test_a_panic_sent_while_the_bot_was_down_is_honoured_at_start(
 
 
 async def test_every_edit_after_double_presses_states_the_recorded_outcome(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
-    exchange = BookExchange([market("KXHEAT")], clock=clock)
-    source = ListSource([opportunity("KXHEAT", clock)])
+    exchange, source = one_opportunity(clock)
     settings = make_settings(tg, tmp_path / "omega.db")
     async with running_bot(tg, settings, exchange=exchange, clock=clock, source=source) as h:
         copy = (await h.replies_after("/pending", 2))[-1]  # a /pending copy, with buttons
@@ -312,7 +299,7 @@ async def test_every_edit_after_double_presses_states_the_recorded_outcome(
 
 
 async def test_dangerous_switches_ask_to_confirm_on_a_real_exchange(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
     settings = make_settings(
         tg,
@@ -345,7 +332,7 @@ async def test_dangerous_switches_ask_to_confirm_on_a_real_exchange(
 
 
 async def test_approve_half_executes_half_the_quantity_after_the_recheck(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
     exchange = BookExchange([market("KXHEAT", title="Heat wave in July?")], clock=clock)
     source = ListSource([opportunity("KXHEAT", clock)])
@@ -362,7 +349,7 @@ async def test_approve_half_executes_half_the_quantity_after_the_recheck(
 
 
 async def test_start_shows_the_keyboard_of_the_four_used_most(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
     settings = make_settings(tg, tmp_path / "omega.db")
     async with running_bot(tg, settings, exchange=BookExchange([]), clock=clock) as h:

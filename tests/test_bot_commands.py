@@ -9,42 +9,28 @@ import pytest
 
 from bot.table import COMMANDS
 from director.models import Autonomy
-from tests.telegram_standin import PNG_MAGIC, TelegramStandIn
-from tests.test_bot_harness import (
+from tests.bot_harness import (
+    AUTO,
     DEPUTY,
+    HEAT_TITLE,
     OPERATOR,
     STRANGER,
     BookExchange,
-    Clock,
     GatedBrain,
-    ListSource,
     eventually,
     make_settings,
-    market,
-    opportunity,
+    one_opportunity,
     running_bot,
 )
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-# Auto autonomy with a threshold above the test order's cost: the first cycle executes it.
-AUTO = {"autonomy_setting": "auto", "approval_cost_threshold_setting": "100"}
-
-
-def one_opportunity(clock: Clock) -> tuple[BookExchange, ListSource]:
-    exchange = BookExchange([market("KXHEAT", title="Heat wave in July?")], clock=clock)
-    return exchange, ListSource([opportunity("KXHEAT", clock)])
+from tests.clocks import ManualClock
+from tests.telegram_standin import PNG_MAGIC, TelegramStandIn
 
 
 async def test_start_up_sets_the_menu_drops_stale_updates_and_reports_the_first_cycle(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
     tg.send_command(OPERATOR, "/pause")  # typed while the bot was down: must not take effect
-    exchange, source = one_opportunity(clock)
+    exchange, source = one_opportunity(clock, HEAT_TITLE)
     settings = make_settings(tg, tmp_path / "omega.db")
     async with running_bot(tg, settings, exchange=exchange, clock=clock, source=source) as h:
         assert [c["command"] for c in tg.commands] == [c.name for c in COMMANDS]
@@ -67,7 +53,7 @@ async def test_start_up_sets_the_menu_drops_stale_updates_and_reports_the_first_
 
 
 async def test_help_and_start_list_every_command(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
     settings = make_settings(tg, tmp_path / "omega.db")
     async with running_bot(tg, settings, exchange=BookExchange([]), clock=clock) as h:
@@ -79,9 +65,9 @@ async def test_help_and_start_list_every_command(
 
 
 async def test_state_shows_money_book_opportunities_health_and_switches(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
-    exchange, source = one_opportunity(clock)
+    exchange, source = one_opportunity(clock, HEAT_TITLE)
     settings = make_settings(tg, tmp_path / "omega.db", **AUTO)
     async with running_bot(tg, settings, exchange=exchange, clock=clock, source=source) as h:
         # auto: the first cycle placed the order, so there is a resting order to show.
@@ -102,9 +88,9 @@ async def test_state_shows_money_book_opportunities_health_and_switches(
 
 
 async def test_plan_shows_the_last_plan_with_reasoning_and_outcomes(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
-    exchange, source = one_opportunity(clock)
+    exchange, source = one_opportunity(clock, HEAT_TITLE)
     settings = make_settings(tg, tmp_path / "omega.db")
     async with running_bot(tg, settings, exchange=exchange, clock=clock, source=source) as h:
         text = (await h.command("/plan")).text
@@ -115,13 +101,12 @@ async def test_plan_shows_the_last_plan_with_reasoning_and_outcomes(
 
 
 async def test_cycle_runs_now_and_is_refused_while_one_runs(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
     settings = make_settings(tg, tmp_path / "omega.db")
     brain = GatedBrain(settings)
     async with running_bot(tg, settings, exchange=BookExchange([]), clock=clock, brain=brain) as h:
-        brain.gate.clear()
-        brain.entered.clear()
+        brain.hold()
         assert "Cycle started" in (await h.command("/cycle")).text
         await brain.entered.wait()
         refused = await h.command("/cycle", user=DEPUTY)
@@ -134,7 +119,7 @@ async def test_cycle_runs_now_and_is_refused_while_one_runs(
 
 
 async def test_safemode_pause_resume_and_autonomy_are_persisted(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
     settings = make_settings(tg, tmp_path / "omega.db")
     async with running_bot(tg, settings, exchange=BookExchange([]), clock=clock) as h:
@@ -172,8 +157,10 @@ async def test_safemode_pause_resume_and_autonomy_are_persisted(
         assert "Didn't understand" in (await h.command("/pause now")).text
 
 
-async def test_history_rules_and_review(tg: TelegramStandIn, tmp_path: Path, clock: Clock) -> None:
-    exchange, source = one_opportunity(clock)
+async def test_history_rules_and_review(
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
+) -> None:
+    exchange, source = one_opportunity(clock, HEAT_TITLE)
     settings = make_settings(tg, tmp_path / "omega.db")
     async with running_bot(tg, settings, exchange=exchange, clock=clock, source=source) as h:
         h.bot.runner.start("manual")
@@ -200,12 +187,12 @@ async def test_history_rules_and_review(tg: TelegramStandIn, tmp_path: Path, clo
 
 
 async def test_pnl_sends_a_png_chart_with_the_figures(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
     settings = make_settings(tg, tmp_path / "omega.db")
     exchange = BookExchange([], cash="1000")
     async with running_bot(tg, settings, exchange=exchange, clock=clock) as h:
-        clock.advance(3600)
+        clock.advance(seconds=3600)
         exchange.cash = exchange.cash + 50
         h.bot.runner.start("manual")
         await h.cycle_done(2)
@@ -220,20 +207,20 @@ async def test_pnl_sends_a_png_chart_with_the_figures(
 
 
 async def test_pnl_without_history_says_so(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
     settings = make_settings(tg, tmp_path / "omega.db")
     async with running_bot(tg, settings, exchange=BookExchange([]), clock=clock) as h:
-        clock.advance(3 * 86400)  # the only recorded cycle is now older than one day
+        clock.advance(seconds=3 * 86400)  # the only recorded cycle is now older than one day
         reply = await h.command("/pnl 1")
         assert "No equity recorded in the last 1 day(s) yet" in reply.text
         assert tg.calls("sendPhoto") == []
 
 
 async def test_pending_lists_approvals_and_offers_their_buttons_again(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
-    exchange, source = one_opportunity(clock)
+    exchange, source = one_opportunity(clock, HEAT_TITLE)
     settings = make_settings(tg, tmp_path / "omega.db")
     async with running_bot(tg, settings, exchange=exchange, clock=clock, source=source) as h:
         replies = await h.replies_after("/pending", 2)
@@ -259,7 +246,7 @@ async def test_pending_lists_approvals_and_offers_their_buttons_again(
 
 
 async def test_unknown_commands_get_a_pointer_to_help(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
     settings = make_settings(tg, tmp_path / "omega.db")
     async with running_bot(tg, settings, exchange=BookExchange([]), clock=clock) as h:
@@ -267,9 +254,9 @@ async def test_unknown_commands_get_a_pointer_to_help(
 
 
 async def test_unauthorized_commands_are_refused_logged_and_change_nothing(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock, caplog: pytest.LogCaptureFixture
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    exchange, source = one_opportunity(clock)
+    exchange, source = one_opportunity(clock, HEAT_TITLE)
     settings = make_settings(tg, tmp_path / "omega.db")
     async with running_bot(tg, settings, exchange=exchange, clock=clock, source=source) as h:
         caplog.set_level(logging.WARNING, logger="bot.auth")
@@ -286,9 +273,9 @@ async def test_unauthorized_commands_are_refused_logged_and_change_nothing(
 
 
 async def test_panic_asks_then_turns_safe_mode_on_and_cancels_every_order(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
-    exchange, source = one_opportunity(clock)
+    exchange, source = one_opportunity(clock, HEAT_TITLE)
     settings = make_settings(tg, tmp_path / "omega.db", **AUTO)
     async with running_bot(tg, settings, exchange=exchange, clock=clock, source=source) as h:
         assert len(await exchange.get_resting_orders()) == 1
@@ -308,9 +295,9 @@ async def test_panic_asks_then_turns_safe_mode_on_and_cancels_every_order(
 
 
 async def test_panic_can_be_cancelled_and_a_stale_confirm_does_nothing(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
-    exchange, source = one_opportunity(clock)
+    exchange, source = one_opportunity(clock, HEAT_TITLE)
     settings = make_settings(tg, tmp_path / "omega.db", **AUTO)
     async with running_bot(tg, settings, exchange=exchange, clock=clock, source=source) as h:
         first = await h.command("/panic")
@@ -319,7 +306,7 @@ async def test_panic_can_be_cancelled_and_a_stale_confirm_does_nothing(
         assert "Panic canceled by User1001 (1001)." in (await tg.wait_for_edit(first)).text
 
         second = await h.command("/panic")
-        clock.advance(301)
+        clock.advance(seconds=301)
         query = tg.press(OPERATOR, second, "Confirm panic")
         answer = await tg.wait_for_answer(query)
         assert "stale" in answer["text"] and answer["show_alert"] == "true"
@@ -328,7 +315,7 @@ async def test_panic_can_be_cancelled_and_a_stale_confirm_does_nothing(
 
 
 async def test_the_deputy_may_command_too(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
     settings = make_settings(tg, tmp_path / "omega.db")
     async with running_bot(tg, settings, exchange=BookExchange([]), clock=clock) as h:

@@ -21,19 +21,18 @@ from director.reporting import Reporter
 from director.sense import OpportunitySource
 from director.settings import Settings
 from director.store import Store
+from tests.bot_harness import FAST, OPERATOR, make_settings
+from tests.clocks import ManualClock
 from tests.telegram_standin import StoredMessage, TelegramStandIn
-from tests.test_bot_harness import FAST, OPERATOR, Clock, make_settings
 
 
 @pytest.fixture
-def clock() -> Clock:
-    fixed = Clock()
-    fixed.now = datetime(2026, 11, 25, 11, 0, tzinfo=UTC)
-    return fixed
+def clock() -> ManualClock:
+    return ManualClock(datetime(2026, 11, 25, 11, 0, tzinfo=UTC))
 
 
 @asynccontextmanager
-async def paper_bot(settings: Settings, clock: Clock) -> AsyncIterator[OmegaBot]:
+async def paper_bot(settings: Settings, clock: ManualClock) -> AsyncIterator[OmegaBot]:
     async def factory(reporter: Reporter) -> DirectorPort:
         return await build_director(settings, reporter, clock=clock)
 
@@ -68,7 +67,7 @@ async def reply(tg: TelegramStandIn, text: str) -> StoredMessage:
 
 
 async def test_paper_cycle_approval_and_restart(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
     settings = make_settings(
         tg,
@@ -112,7 +111,7 @@ async def test_paper_cycle_approval_and_restart(
 
 
 async def test_approvals_pressed_seconds_later_on_paper_execute(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
     """Defect 1 of issue 14: a parked order stays approvable while its market is open and the
     limits hold, whatever the scanner says a second later. The presses land 3 s after the
@@ -134,7 +133,7 @@ async def test_approvals_pressed_seconds_later_on_paper_execute(
         await bot.outbox.join()
         pending = await bot.director.pending_approvals()
         assert len(pending) >= 2
-        clock.advance(3)  # 12:00:01: a new scan period
+        clock.advance(seconds=3)  # 12:00:01: a new scan period
         # And whatever that scan says, say the worst: none of the parked markets is an
         # opportunity any more (the defect: a scanner redrawing every second).
         parked = {r.description.split("(")[1].split()[0] for r in pending}

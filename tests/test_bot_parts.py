@@ -26,7 +26,8 @@ from bot.send import Sender
 from director.director import CycleInProgress
 from director.models import Priority
 from director.reporting import ApprovalDecision, ApprovalRequest, CycleReport, StateSummary
-from director.settings import ReviewSchedule, Settings, SettingsError
+from director.setting_parsers import ReviewSchedule
+from director.settings import Settings, SettingsError
 from director.store import ApprovalRecord, ApprovalStatus
 from tests.telegram_standin import TelegramStandIn
 

@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from bot.render import (
     esc,
-    outcomes_from_report,
     pct,
     render_approval_request,
     render_cycle_report,
@@ -47,6 +46,7 @@ from director.reporting import (
 )
 from director.rulebook import DEFAULT_RULESET
 from director.store import CycleRecord
+from director.store.cycles import outcomes_from_report
 from tests.telegram_standin import ApiError, parse_telegram_html
 
 NOW = datetime(2026, 11, 24, 14, 15, tzinfo=UTC)
@@ -388,10 +388,11 @@ def cycle_record(**overrides: object) -> CycleRecord:
         "exposure": D("42"),
         "risk": 0.1,
         "cost_usd": D("0"),
-        "state": None,
-        "plan": Plan(reasoning=NASTY, priority=Priority.MEDIUM).model_dump(mode="json"),
+        "state_json": None,
+        "plan": Plan(reasoning=NASTY, priority=Priority.MEDIUM),
         "timings": None,
-        "report": {"outcomes": [outcome("executed").__dict__, "junk", {"idx": "bad"}]},
+        # The store skips unreadable outcome rows (director.store.cycles.outcomes_from_report).
+        "report": report(outcomes=[outcome("executed")]),
         "error": None,
     }
     values.update(overrides)
@@ -404,7 +405,8 @@ def test_plan_shows_reasoning_and_recorded_outcomes() -> None:
     assert NASTY in text
     assert "✅ place_order(KX yes 0.42×10) executed" in text
     assert shown(render_plan(None)).startswith("🧭 No cycle has finished yet")
-    unreadable = shown(render_plan(cycle_record(plan={"actions": 5}, error="boom")))
+    # The store reads an unreadable plan as None.
+    unreadable = shown(render_plan(cycle_record(plan=None, error="boom")))
     assert "Cycle failed: boom" in unreadable
     assert "No readable plan was recorded" in unreadable
 

@@ -19,27 +19,23 @@ from director.reporting import Reporter
 from director.rulebook import RuleSet
 from director.settings import SettingsError
 from director.store import Store
-from tests.telegram_standin import TEXT_LIMIT, TelegramStandIn, utf16_len
-from tests.test_bot_harness import (
+from tests.bot_harness import (
     FAST,
     OPERATOR,
     BookExchange,
-    Clock,
     GatedBrain,
     ListSource,
     eventually,
     make_settings,
     market,
+    one_opportunity,
     opportunity,
     running_bot,
 )
+from tests.clocks import ManualClock
+from tests.telegram_standin import TEXT_LIMIT, TelegramStandIn, utf16_len
 
 NASTY = "<b>x</b> & y"
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 class WordyBrain:
@@ -60,7 +56,7 @@ class WordyBrain:
 
 
 async def test_a_long_report_fits_one_message_and_plan_has_the_whole_text_in_parts(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
     settings = make_settings(tg, tmp_path / "omega.db")
     brain = WordyBrain(3000)
@@ -88,7 +84,7 @@ async def test_a_long_report_fits_one_message_and_plan_has_the_whole_text_in_par
 
 
 async def test_html_in_a_market_title_shows_literally_everywhere(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
     exchange = BookExchange([market("KXWEIRD", title=NASTY)], clock=clock)
     source = ListSource([opportunity("KXWEIRD", clock)])
@@ -105,10 +101,9 @@ async def test_html_in_a_market_title_shows_literally_everywhere(
 
 
 async def test_telegram_500s_never_stop_the_loop_and_the_bot_recovers(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock, caplog: pytest.LogCaptureFixture
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    exchange = BookExchange([market("KXHEAT")], clock=clock)
-    source = ListSource([opportunity("KXHEAT", clock)])
+    exchange, source = one_opportunity(clock)
     settings = make_settings(tg, tmp_path / "omega.db")
     async with running_bot(tg, settings, exchange=exchange, clock=clock, source=source) as h:
         caplog.set_level(logging.WARNING)
@@ -133,7 +128,7 @@ async def test_telegram_500s_never_stop_the_loop_and_the_bot_recovers(
 
 
 async def test_telegram_hanging_never_holds_a_cycle_and_the_bot_recovers(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
     settings = make_settings(tg, tmp_path / "omega.db")
     async with running_bot(tg, settings, exchange=BookExchange([]), clock=clock) as h:
@@ -150,13 +145,12 @@ async def test_telegram_hanging_never_holds_a_cycle_and_the_bot_recovers(
 
 
 async def test_commands_are_answered_while_a_cycle_is_thinking(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
     settings = make_settings(tg, tmp_path / "omega.db")
     brain = GatedBrain(settings)
     async with running_bot(tg, settings, exchange=BookExchange([]), clock=clock, brain=brain) as h:
-        brain.gate.clear()
-        brain.entered.clear()
+        brain.hold()
         assert h.bot.runner.start("schedule")
         await brain.entered.wait()
         state = await h.command("/state")
@@ -168,7 +162,7 @@ async def test_commands_are_answered_while_a_cycle_is_thinking(
 
 
 async def test_report_actions_mode_stays_quiet_about_uneventful_cycles(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
     settings = make_settings(tg, tmp_path / "omega.db", report="actions")
     exchange = BookExchange([market("KXHEAT")], clock=clock)
@@ -187,7 +181,7 @@ async def test_report_actions_mode_stays_quiet_about_uneventful_cycles(
 async def test_an_error_in_a_handler_is_logged_and_told_once(
     tg: TelegramStandIn,
     tmp_path: Path,
-    clock: Clock,
+    clock: ManualClock,
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -213,7 +207,7 @@ async def test_an_error_in_a_handler_is_logged_and_told_once(
 
 
 async def test_sigterm_shuts_down_cleanly(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
     settings = make_settings(tg, tmp_path / "omega.db")
     started: list[OmegaBot] = []
@@ -246,10 +240,9 @@ async def test_sigterm_shuts_down_cleanly(
 
 
 async def test_the_loop_trades_while_telegram_is_down_and_the_bot_catches_up(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
-    exchange = BookExchange([market("KXHEAT")], clock=clock)
-    source = ListSource([opportunity("KXHEAT", clock)])
+    exchange, source = one_opportunity(clock)
     settings = make_settings(tg, tmp_path / "omega.db")
     tg.fail(502)
     directors: list[Director] = []
@@ -291,10 +284,9 @@ async def test_the_loop_trades_while_telegram_is_down_and_the_bot_catches_up(
 
 
 async def test_an_approval_request_lost_to_an_outage_is_resent_when_telegram_is_back(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
-    exchange = BookExchange([market("KXHEAT")], clock=clock)
-    source = ListSource([opportunity("KXHEAT", clock)])
+    exchange, source = one_opportunity(clock)
     settings = make_settings(tg, tmp_path / "omega.db")
     brain = GatedBrain(settings)
     brain.gate.clear()  # the first cycle thinks only once Telegram is down

@@ -36,29 +36,24 @@ from bot.render_review import (
 )
 from bot.send import MESSAGE_LIMIT, split_html
 from director.brains.base import LLMCall
-from director.review import (
-    Bucket,
-    ReviewDecision,
-    ReviewReport,
-    RuleTextChange,
-    Suggestion,
-    ThresholdChange,
-)
+from director.review import ReviewDecision, ReviewReport
+from director.review_stats import Bucket
+from director.review_suggestion import RuleTextChange, Suggestion, ThresholdChange
 from director.rulebook import DEFAULT_RULESET, RuleSet, Thresholds
 from director.store import ReviewRecord, Store
-from tests.fakes import FakeExchange
-from tests.telegram_standin import StoredMessage, TelegramStandIn, parse_telegram_html
-from tests.test_bot_harness import (
+from tests.bot_harness import (
     DEPUTY,
     OPERATOR,
     STRANGER,
     BookExchange,
-    Clock,
     Harness,
     eventually,
     make_settings,
     running_bot,
 )
+from tests.clocks import ManualClock, real_time_clock
+from tests.fakes import FakeExchange
+from tests.telegram_standin import StoredMessage, TelegramStandIn, parse_telegram_html
 from tests.test_review import seed_history
 
 D = Decimal
@@ -70,14 +65,9 @@ LATE_RULE = "Never open a position in a market that closes within one hour."
 WHEN = datetime(2026, 11, 24, 14, 15, tzinfo=UTC)
 
 
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
 @asynccontextmanager
 async def review_bot(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock, *, seeded: bool = True, **settings: Any
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock, *, seeded: bool = True, **settings: Any
 ) -> AsyncIterator[Harness]:
     """The bot after its first cycle; with `seeded`, over the history that supports lowering
     min_edge, its reviewer marking outcomes on the venue where those markets settled."""
@@ -154,7 +144,7 @@ def long_suggestion() -> Suggestion:
 
 
 async def test_review_posts_the_suggestion_and_apply_makes_v2_for_the_next_cycle(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
     async with review_bot(tg, tmp_path, clock) as h:
         store = h.director.store
@@ -195,7 +185,7 @@ async def test_review_posts_the_suggestion_and_apply_makes_v2_for_the_next_cycle
 
 
 async def test_dismiss_changes_nothing_and_a_second_press_is_told(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
     async with review_bot(tg, tmp_path, clock) as h:
         await h.command("/review")
@@ -220,7 +210,7 @@ async def test_dismiss_changes_nothing_and_a_second_press_is_told(
 
 
 async def test_a_second_apply_is_told_and_makes_no_second_version(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
     async with review_bot(tg, tmp_path, clock) as h:
         report = await apply_first_review(h)
@@ -231,7 +221,7 @@ async def test_a_second_apply_is_told_and_makes_no_second_version(
 
 
 async def test_an_unauthorized_press_changes_nothing(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock, caplog: pytest.LogCaptureFixture
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with review_bot(tg, tmp_path, clock) as h:
         caplog.set_level(logging.WARNING, logger="bot.auth")
@@ -253,7 +243,7 @@ async def test_an_unauthorized_press_changes_nothing(
 
 
 async def test_forged_review_buttons_are_refused(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
     async with review_bot(tg, tmp_path, clock, seeded=False) as h:
         await h.command("/review")
@@ -270,7 +260,7 @@ async def test_forged_review_buttons_are_refused(
 
 
 async def test_a_review_without_evidence_says_no_change_and_has_no_buttons(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
     async with review_bot(tg, tmp_path, clock, seeded=False) as h:
         await h.command("/review")
@@ -284,7 +274,7 @@ async def test_a_review_without_evidence_says_no_change_and_has_no_buttons(
 
 
 async def test_a_second_review_is_refused_while_one_runs_and_commands_still_answer(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
     async with review_bot(tg, tmp_path, clock) as h:
         model = GatedReviewModel(long_suggestion())
@@ -319,7 +309,7 @@ async def test_a_second_review_is_refused_while_one_runs_and_commands_still_answ
 
 
 async def test_a_failed_review_is_reported_with_its_error_and_nothing_to_press(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
     async with review_bot(tg, tmp_path, clock) as h:
         h.director.reviewer.model = GatedReviewModel(
@@ -335,7 +325,7 @@ async def test_a_failed_review_is_reported_with_its_error_and_nothing_to_press(
 
 
 async def test_a_review_that_crashes_is_reported_and_records_nothing(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
     async with review_bot(tg, tmp_path, clock) as h:
         venue = FakeExchange()
@@ -354,7 +344,7 @@ async def test_a_review_that_crashes_is_reported_and_records_nothing(
 
 
 async def test_an_apply_after_the_rules_changed_settles_the_review_as_superseded(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
     async with review_bot(tg, tmp_path, clock) as h:
         store = h.director.store
@@ -387,7 +377,7 @@ async def test_an_apply_after_the_rules_changed_settles_the_review_as_superseded
 
 
 async def test_the_scheduled_review_posts_to_the_report_chat(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
     async with review_bot(
         tg, tmp_path, clock, review_schedule_text="sun 18:00", chat_id=REPORT_CHAT
@@ -409,7 +399,7 @@ async def test_the_scheduled_review_posts_to_the_report_chat(
 
 
 async def test_rules_shows_history_and_the_diff_after_an_apply(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
     async with review_bot(tg, tmp_path, clock) as h:
         first = (await h.command("/rules")).text
@@ -433,7 +423,7 @@ async def test_rules_shows_history_and_the_diff_after_an_apply(
 
 
 async def test_rollback_confirms_then_makes_a_copy_of_the_old_version_active(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
     async with review_bot(tg, tmp_path, clock) as h:
         store = h.director.store
@@ -449,7 +439,7 @@ async def test_rollback_confirms_then_makes_a_copy_of_the_old_version_active(
         ]
         assert (await store.active_rules()).version == 2  # nothing until confirmed
 
-        clock.advance(299)
+        clock.advance(seconds=299)
         answer = await tg.wait_for_answer(tg.press(DEPUTY, prompt, "Roll back"))
         assert answer == {
             "text": "Rules v3 (a copy of v1) active from the next cycle.",
@@ -478,12 +468,12 @@ async def test_rollback_confirms_then_makes_a_copy_of_the_old_version_active(
 
 
 async def test_a_stale_or_canceled_rollback_changes_nothing(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
     async with review_bot(tg, tmp_path, clock) as h:
         await apply_first_review(h)
         prompt = await h.command("/rules rollback 1")
-        clock.advance(301)
+        clock.advance(seconds=301)
         stale = await tg.wait_for_answer(tg.press(OPERATOR, prompt, "Roll back"))
         assert stale == {
             "text": "This rollback button is stale: send /rules rollback 1 again.",
@@ -501,7 +491,7 @@ async def test_a_stale_or_canceled_rollback_changes_nothing(
 
 
 async def test_a_rollback_prompt_is_void_once_the_rules_change(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
     async with review_bot(tg, tmp_path, clock) as h:
         store = h.director.store
@@ -522,7 +512,7 @@ async def test_a_rollback_prompt_is_void_once_the_rules_change(
 
 
 async def test_bad_rules_arguments_get_the_usage_line(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
     async with review_bot(tg, tmp_path, clock, seeded=False) as h:
         for bad in (
@@ -549,7 +539,7 @@ async def test_bad_rules_arguments_get_the_usage_line(
 
 
 async def test_rollback_needs_an_allowed_user(
-    tg: TelegramStandIn, tmp_path: Path, clock: Clock
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
     async with review_bot(tg, tmp_path, clock) as h:
         await apply_first_review(h)
@@ -570,7 +560,7 @@ def test_review_and_rollback_callback_data_round_trip() -> None:
         ReviewPress(7, True),
         ReviewPress(7, False),
     ]
-    issued = Clock()
+    issued = real_time_clock()
     keyboard = rollback_keyboard(3, 5, issued())
     data = [b.callback_data for row in keyboard.inline_keyboard for b in row]
     stamp = int(issued().timestamp())

@@ -31,13 +31,13 @@ from tests.claude_helpers import (
     PLAN,
     PLANNER,
     BrokenLedger,
-    Clock,
     MakeBrain,
     buy,
     make_settings,
     plan,
     sotu,
 )
+from tests.clocks import ManualClock
 
 # --- requests the current models accept ----------------------------------------------------
 
@@ -529,7 +529,7 @@ async def test_failure_after_a_paid_call_keeps_its_cost(
 
 async def test_a_failing_ledger_does_not_lose_the_plan(api: AnthropicStandIn) -> None:
     api.script(Reply.json(PLAN))
-    brain = ClaudeBrain(make_settings(api), ledger=BrokenLedger(), clock=Clock())
+    brain = ClaudeBrain(make_settings(api), ledger=BrokenLedger(), clock=ManualClock(NOW))
     try:
         result = await brain.think(sotu(), DEFAULT_RULESET, CONTEXT)
     finally:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from bot.reporter import loud_keys
 from director.brains.base import LLMCall
 from director.brains.claude import ClaudeBrain
 from director.brains.router import RoutedBrain
@@ -27,19 +28,12 @@ from director.scanners.sources import FeedSource
 from director.settings import Settings
 from director.store import Store
 from tests.anthropic_standin import AnthropicStandIn, Reply
+from tests.clocks import ManualClock
 from tests.fakes import RecordingReporter
 
 NOW = datetime(2026, 11, 24, 14, 15, tzinfo=UTC)
 API_KEY = "sk-ant-e2e-secret"
 CENT = Decimal("0.01")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @dataclass
@@ -51,7 +45,7 @@ class World:
     reporter: RecordingReporter
     market: Market
     router: RoutedBrain
-    clock: Clock
+    clock: ManualClock
 
     @property
     def resting_price(self) -> Decimal:
@@ -77,7 +71,7 @@ def _pick_market(exchange: PaperExchange) -> Market:
 
 
 async def _world(tmp_path: Path, api: AnthropicStandIn, **overrides: Any) -> World:
-    clock = Clock()
+    clock = ManualClock(NOW)
     values: dict[str, Any] = {
         "_env_file": None,
         "db_path": tmp_path / "omega.db",
@@ -205,7 +199,7 @@ async def test_an_invalid_plan_sends_nothing_and_the_report_says_why(world: Worl
     report = await _run(world)
     assert report.outcomes == []
     assert report.brain_error is not None and "did not validate" in report.brain_error
-    assert report.noteworthy
+    assert loud_keys(report)  # told aloud
     assert await world.sent_orders() == [] and await world.filled() == 0
 
 

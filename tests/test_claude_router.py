@@ -22,12 +22,12 @@ from tests.claude_helpers import (
     PLAN,
     PLANNER,
     BrokenLedger,
-    Clock,
     MakeRouter,
     SpyBrain,
     make_settings,
     sotu,
 )
+from tests.clocks import ManualClock
 
 
 async def _cycle(router: RoutedBrain, n: int = 1, world: SystemState | None = None) -> ThinkResult:
@@ -80,7 +80,7 @@ async def test_outage_falls_back_to_rules_and_alerts_once_then_on_recovery(
 async def test_each_4xx_is_a_misconfiguration_alerted_once_and_not_retried_each_cycle(
     api: AnthropicStandIn, make_router: MakeRouter, status: int, needle: str
 ) -> None:
-    clock = Clock(NOW)
+    clock = ManualClock(NOW)
     router, spy = make_router(clock=clock, skip_unchanged=False)
     api.script(Reply.error(status, "refused"), Reply.json(PLAN))
 
@@ -178,7 +178,7 @@ async def test_safe_fallback_blocks_new_orders(
 async def test_budget_overrun_hands_over_to_rules_until_the_next_day(
     api: AnthropicStandIn, make_router: MakeRouter, store: Store
 ) -> None:
-    clock = Clock(NOW)
+    clock = ManualClock(NOW)
     router, spy = make_router(clock=clock, daily_budget_usd=Decimal("1.00"))
     await store.record_llm_call(
         LLMCall(
@@ -227,8 +227,8 @@ async def test_the_brains_own_spend_reaches_the_cap(
 async def test_unreadable_spend_never_calls_the_ai(api: AnthropicStandIn) -> None:
     settings = make_settings(api)
     spy = SpyBrain()
-    primary = ClaudeBrain(settings, ledger=BrokenLedger(), clock=Clock())
-    router = RoutedBrain(primary, spy, BrokenLedger(), settings, Clock())
+    primary = ClaudeBrain(settings, ledger=BrokenLedger(), clock=ManualClock(NOW))
+    router = RoutedBrain(primary, spy, BrokenLedger(), settings, ManualClock(NOW))
     try:
         result = await _cycle(router)
     finally:
@@ -252,7 +252,7 @@ class ExplodingBrain:
 async def test_an_unexpected_exception_is_an_outage(api: AnthropicStandIn, store: Store) -> None:
     settings = make_settings(api)
     spy = SpyBrain()
-    router = RoutedBrain(ExplodingBrain(), spy, store, settings, Clock())
+    router = RoutedBrain(ExplodingBrain(), spy, store, settings, ManualClock(NOW))
     result = await _cycle(router)
     assert result.brain == "claude→rules" and spy.calls == 1
     assert result.error is not None and "KeyError" in result.error

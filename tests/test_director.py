@@ -13,34 +13,14 @@ from director.models import (
     Autonomy,
     CancelOrder,
     CancelOrderDetails,
-    PlaceOrder,
-    PlaceOrderDetails,
     Plan,
     Priority,
-    Side,
 )
 from director.settings import Settings
 from director.store import Store
-from tests.builders import NOW, D, market, opportunity, order
+from tests.builders import NOW, D, buy, market, opportunity, order
+from tests.clocks import ManualClock
 from tests.fakes import FakeExchange, ListSource, RecordingReporter, ScriptedBrain
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
-def buy(ticker: str = "KXA", price: str = "0.42", quantity: int = 10) -> PlaceOrder:
-    return PlaceOrder(
-        details=PlaceOrderDetails(market=ticker, side=Side.YES, price=D(price), quantity=quantity)
-    )
-
 
 MakeDirector = Callable[..., Director]
 
@@ -49,7 +29,7 @@ MakeDirector = Callable[..., Director]
 async def env(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
     store = await Store.open(tmp_path / "o.db")
     exchange = FakeExchange(markets=[market("KXA"), market("KXB")])
-    clock = Clock()
+    clock = ManualClock(NOW)
     reporter = RecordingReporter()
     made: list[Director] = []
 
@@ -82,7 +62,7 @@ async def test_a_cycle_executes_records_and_reports(env: dict[str, Any]) -> None
     )
     assert env["reporter"].reports == [report]
     record = await env["store"].cycle(report.cycle_id)
-    assert record.status == "done" and record.plan["reasoning"] == "go"
+    assert record.status == "done" and record.plan is not None and record.plan.reasoning == "go"
     assert set(record.timings) >= {"sense_ms", "think_ms", "act_ms", "total_ms"}
     [action] = await env["store"].cycle_actions(report.cycle_id)
     assert action.status == "executed" and action.order_id == "f1"
@@ -164,12 +144,15 @@ async def test_auto_holds_high_priority_and_escalated_plans(env: dict[str, Any])
 
 
 async def test_second_cycle_is_refused_while_one_runs(env: dict[str, Any]) -> None:
-    director = env["make"](ScriptedBrain(Plan(reasoning="slow"), delay=0.2))
+    brain = ScriptedBrain(Plan(reasoning="slow"))
+    director = env["make"](brain)
+    brain.hold()
     running = asyncio.create_task(director.run_cycle("schedule"))
-    await asyncio.sleep(0.05)
+    await brain.thinking.wait()
     assert director.running
     with pytest.raises(CycleInProgress):
         await director.run_cycle("manual")
+    brain.release.set()
     await running
     assert not director.running
 
@@ -179,12 +162,14 @@ async def test_approval_press_is_answered_while_a_cycle_thinks(env: dict[str, An
     director = env["make"](brain, autonomy="confirm")
     await director.run_cycle("manual")
     [request] = env["reporter"].requests
-    brain.delay = 5.0
+    brain.hold()
     thinking = asyncio.create_task(director.run_cycle("manual"))
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(brain.thinking.wait(), 2)
+    assert director.running  # the press lands while that cycle is in THINK
     decision = await asyncio.wait_for(director.decide_approval(request.approval_id, "a", True), 2)
     assert decision.ok
-    thinking.cancel()
+    brain.release.set()
+    await thinking
 
 
 async def test_paused_schedule_skips_but_manual_runs(env: dict[str, Any]) -> None:

@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from director.act import execute
-from director.guard import HARD_RISK_LIMIT, Limits, approval_reason, check_action, check_plan
+from director.disposition import approval_reason
+from director.guard import HARD_RISK_LIMIT, Limits, check_action, check_plan
 from director.models import (
     Autonomy,
     CancelOrder,
@@ -30,7 +31,8 @@ from director.models import (
     RebalanceDetails,
     Side,
 )
-from tests.builders import LIMITS, NOW, D, market, opportunity, order, position, state
+from director.trading_state import Trading, TradingState
+from tests.builders import LIMITS, NOW, D, market, opportunity, order, order_for, position, state
 
 
 def place(
@@ -161,7 +163,8 @@ def test_cancel_unknown_order_and_rebalance_without_position() -> None:
 def test_blocked_new_exposure_reason_from_a_failed_brain() -> None:
     s = state(opportunities=[opportunity("KXA")])
     plan = Plan(reasoning="x", actions=[place("KXA")])
-    [verdict] = check_plan(plan, s, LIMITS, block_new_exposure="brain failed: safe fallback")
+    failed = Trading(TradingState.REDUCING, "brain failed: safe fallback")
+    [verdict] = check_plan(plan, s, LIMITS, trading=failed)
     assert verdict.reason == "brain failed: safe fallback"
 
 
@@ -204,18 +207,7 @@ class RecordingExchange:
 
     async def place_order(self, request: OrderRequest) -> Order:
         self.placed.append(request)
-        return Order(
-            order_id=f"x{len(self.placed)}",
-            client_order_id=request.client_order_id,
-            market=request.market,
-            side=request.side,
-            action=request.action,
-            price=request.price,
-            quantity=request.quantity,
-            remaining=0,
-            status=OrderStatus.FILLED,
-            created_at=NOW,
-        )
+        return order_for(request, f"x{len(self.placed)}")
 
     async def cancel_order(self, order_id: str) -> Order:
         self.canceled.append(order_id)

@@ -4,7 +4,6 @@ on an injected clock."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,18 +14,8 @@ from director.heartbeats import Beat, Heartbeats
 from director.store import Store
 from director.watchdog import Watchdog
 from tests.builders import NOW
+from tests.clocks import ManualClock
 from tests.fakes import RecordingReporter
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @pytest.fixture
@@ -37,18 +26,18 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 
 
 async def test_a_late_script_is_down_after_its_period_plus_the_grace(store: Store) -> None:
-    beats, clock = Heartbeats(store, grace_seconds=60), Clock()
+    beats, clock = Heartbeats(store, grace_seconds=60), ManualClock(NOW)
     beats.beat(Beat(name="heat-scanner", every_seconds=3600, critical=True), clock())
-    clock.advance(3600 + 60)
+    clock.advance(seconds=3600 + 60)
     assert beats.health(clock())["script:heat-scanner"].ok  # exactly at the limit: still ok
-    clock.advance(1)
+    clock.advance(seconds=1)
     health = beats.health(clock())["script:heat-scanner"]
     assert not health.ok and health.critical
     assert health.detail == "silent since 2026-11-24 14:15 UTC, due every 1 h"
 
 
 async def test_a_script_that_reports_degraded_only_warns_and_failed_is_down(store: Store) -> None:
-    beats, clock = Heartbeats(store, grace_seconds=60), Clock()
+    beats, clock = Heartbeats(store, grace_seconds=60), ManualClock(NOW)
     beats.beat(Beat(name="a", every_seconds=60, status="degraded", critical=True), clock())
     beats.beat(Beat(name="b", every_seconds=60, status="failed", detail="no data"), clock())
     health = beats.health(clock())
@@ -57,14 +46,15 @@ async def test_a_script_that_reports_degraded_only_warns_and_failed_is_down(stor
 
 
 async def test_the_watchdog_alerts_once_on_silence_and_once_on_return(store: Store) -> None:
-    beats, clock, reporter = Heartbeats(store, grace_seconds=5), Clock(), RecordingReporter()
+    beats, reporter = Heartbeats(store, grace_seconds=5), RecordingReporter()
+    clock = ManualClock(NOW)
     watchdog = Watchdog(beats, reporter, clock)
     beats.beat(Beat(name="heat-scanner", every_seconds=10), clock())
     assert await watchdog.tick() == []
-    clock.advance(16)
+    clock.advance(seconds=16)
     [silent] = await watchdog.tick()
     assert silent.startswith("Script heat-scanner silent since") and "Critical" not in silent
-    clock.advance(60)
+    clock.advance(seconds=60)
     assert await watchdog.tick() == []  # still silent: not told again
     beats.beat(Beat(name="heat-scanner", every_seconds=10), clock())
     beats.beat(Beat(name="heat-scanner", every_seconds=10), clock())
@@ -77,7 +67,8 @@ async def test_the_watchdog_alerts_once_on_silence_and_once_on_return(store: Sto
 async def test_a_failed_report_alerts_and_a_restart_remembers_what_was_said(
     store: Store, tmp_path: Path
 ) -> None:
-    beats, clock, reporter = Heartbeats(store, grace_seconds=5), Clock(), RecordingReporter()
+    beats, reporter = Heartbeats(store, grace_seconds=5), RecordingReporter()
+    clock = ManualClock(NOW)
     beats.beat(Beat(name="cron", every_seconds=3600, status="failed", detail="exit 3"), clock())
     [failed] = await Watchdog(beats, reporter, clock).tick()
     assert "reported failed" in failed and "exit 3" in failed
@@ -89,7 +80,7 @@ async def test_a_failed_report_alerts_and_a_restart_remembers_what_was_said(
         [script] = again.scripts()
         assert script.name == "cron" and script.detail == "exit 3" and script.last_beat_at == NOW
         assert await Watchdog(again, reporter, clock).tick() == []  # already told
-        clock.advance(4000)
+        clock.advance(seconds=4000)
         [silent] = await Watchdog(again, reporter, clock).tick()
         assert "silent" in silent
     finally:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from director.instance_lock import DatabaseInUse, DatabaseLinked, InstanceLock
+from director.store.instance_lock import DatabaseInUse, DatabaseLinked, InstanceLock
 
 
 def test_one_holder_at_a_time_and_the_error_names_it(tmp_path: Path) -> None:

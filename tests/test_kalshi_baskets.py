@@ -13,17 +13,17 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from director.act import execute
 from director.baskets import BasketIntent, BasketStatus, LegOrder
 from director.exchanges.kalshi import KalshiExchange, KalshiTuning
-from director.exchanges.kalshi.auth import KalshiSigner
 from director.exchanges.kalshi.baskets import KalshiBaskets
 from director.exchanges.kalshi.errors import ExchangeInactive
 from director.exchanges.kalshi.ratelimit import Backoff
 from director.guard import Verdict
 from director.models import Order, Side
-from tests.kalshi_standin import FakeClock, Fault, KalshiStandin, SMarket, new_rsa_key
+from tests.clocks import ManualClock
+from tests.kalshi_standin import Fault, KalshiStandin, SMarket, new_rsa_key
+from tests.kalshi_venue import TLS, venue
 
 NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 D = Decimal
-TLS = httpx.create_ssl_context()
 COID = "omega-abcd1234-7-0"
 # YES bids 0.40, 0.35, 0.33 (sum 1.08): NO asks 0.60, 0.65, 0.67, a basket pays 2.
 QUOTES = [("0.40", "0.45"), ("0.35", "0.40"), ("0.33", "0.38")]
@@ -57,15 +57,7 @@ def standin(rsa_key: RSAPrivateKey) -> Iterator[KalshiStandin]:
 async def exchange(standin: KalshiStandin, rsa_key: RSAPrivateKey) -> AsyncIterator[KalshiExchange]:
     tuning = KalshiTuning(request_timeout_s=5, max_attempts=3, backoff=Backoff(0.001, 0.002))
     async with httpx.AsyncClient(verify=TLS) as http:
-        yield KalshiExchange(
-            base_url=standin.base_url,
-            signer=KalshiSigner(standin.key_id, rsa_key),
-            clock=FakeClock(NOW),
-            http=http,
-            reads_per_second=1000,
-            writes_per_second=1000,
-            tuning=tuning,
-        )
+        yield venue(standin, rsa_key, http, clock=ManualClock(NOW), tuning=tuning)
 
 
 def basket(quantity: int = 20, limits: list[Decimal] = LIMITS) -> BasketIntent:
@@ -231,7 +223,9 @@ async def test_nothing_is_sent_while_trading_is_paused(
     async def paused() -> None:
         raise ExchangeInactive("Kalshi: trading is paused; nothing was sent", resume_at=None)
 
-    exchange.baskets = KalshiBaskets(exchange.http, before_send=paused)
+    exchange.baskets = KalshiBaskets(
+        exchange.http, find=exchange.finder.by_client_id, before_send=paused
+    )
     result = await exchange.place_basket(basket(), COID)
     assert result.status is BasketStatus.ABORTED and "paused" in result.detail
     assert standin.calls("batch-create") == [] and standin.calls("group-create") == []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -21,18 +20,17 @@ from director.exchanges.base import (
 from director.exchanges.kalshi import (
     IntentJournal,
     KalshiExchange,
-    KalshiTuning,
     OrderStateUnknown,
     environment_of,
 )
 from director.exchanges.kalshi.auth import KalshiSigner
+from director.exchanges.kalshi.batch import asks, bids
 from director.exchanges.kalshi.errors import KalshiParseError
-from director.exchanges.kalshi.ratelimit import Backoff
 from director.models import OrderAction, OrderRequest, OrderStatus, Side
 from director.settings import DEMO_KALSHI_BASE, PROD_KALSHI_BASE, Settings
 from director.store import Store
+from tests.clocks import ManualClock
 from tests.kalshi_standin import (
-    FakeClock,
     Fault,
     KalshiStandin,
     SMarket,
@@ -40,21 +38,7 @@ from tests.kalshi_standin import (
     new_rsa_key,
     write_private_key,
 )
-
-NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
-ATTEMPTS = 4
-TLS = httpx.create_ssl_context()
-
-
-def fast(**changes: object) -> KalshiTuning:
-    base: dict[str, object] = {
-        "request_timeout_s": 0.25,
-        "max_attempts": ATTEMPTS,
-        "backoff": Backoff(0.001, 0.004),
-        "seed": 7,
-    }
-    base.update(changes)
-    return KalshiTuning(**base)  # type: ignore[arg-type]
+from tests.kalshi_venue import ATTEMPTS, NOW, TLS, fast_tuning
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +47,8 @@ def rsa_key() -> RSAPrivateKey:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(NOW)
+def clock() -> ManualClock:
+    return ManualClock(NOW)
 
 
 @pytest.fixture
@@ -73,7 +57,7 @@ def key_file(tmp_path: Path, rsa_key: RSAPrivateKey) -> Path:
 
 
 @pytest.fixture
-def standin(rsa_key: RSAPrivateKey, clock: FakeClock) -> Iterator[KalshiStandin]:
+def standin(rsa_key: RSAPrivateKey, clock: ManualClock) -> Iterator[KalshiStandin]:
     # The stand-in checks timestamps against the same fake clock: a request signed with the
     # real time instead of the injected clock would be refused.
     with KalshiStandin(rsa_key.public_key(), clock=clock, max_skew_ms=5_000) as server:
@@ -129,7 +113,7 @@ def signer(rsa_key: RSAPrivateKey) -> KalshiSigner:
 def venue_on(
     standin: KalshiStandin,
     signer: KalshiSigner,
-    clock: FakeClock,
+    clock: ManualClock,
     http: httpx.AsyncClient,
     journal: IntentJournal | None = None,
 ) -> KalshiExchange:
@@ -142,14 +126,14 @@ def venue_on(
         http=http,
         reads_per_second=1000,
         writes_per_second=1000,
-        tuning=fast(),
+        tuning=fast_tuning(),
         journal=journal,
     )
 
 
 @pytest.fixture
 async def exchange(
-    standin: KalshiStandin, signer: KalshiSigner, clock: FakeClock
+    standin: KalshiStandin, signer: KalshiSigner, clock: ManualClock
 ) -> AsyncIterator[KalshiExchange]:
     async with httpx.AsyncClient(verify=TLS) as http:
         yield venue_on(standin, signer, clock, http)
@@ -167,10 +151,12 @@ def buy(
 
 
 async def test_describe_names_environment_and_balance(
-    standin: KalshiStandin, key_file: Path, clock: FakeClock
+    standin: KalshiStandin, key_file: Path, clock: ManualClock
 ) -> None:
     settings = settings_for(standin, key_file)
-    async with KalshiExchange.from_settings(settings, clock=clock, tuning=fast()) as exchange:
+    async with KalshiExchange.from_settings(
+        settings, clock=clock, tuning=fast_tuning()
+    ) as exchange:
         assert isinstance(exchange, Exchange)
         assert exchange.name == "kalshi"
         line = await exchange.describe()
@@ -184,11 +170,11 @@ def test_environment_comes_from_the_base_url() -> None:
 
 
 async def test_a_wrong_key_is_refused_with_a_hint(
-    standin: KalshiStandin, tmp_path: Path, clock: FakeClock
+    standin: KalshiStandin, tmp_path: Path, clock: ManualClock
 ) -> None:
     other = write_private_key(new_rsa_key(), tmp_path / "other.key")
     async with KalshiExchange.from_settings(
-        settings_for(standin, other), clock=clock, tuning=fast()
+        settings_for(standin, other), clock=clock, tuning=fast_tuning()
     ) as venue:
         with pytest.raises(ExchangeError, match="KALSHI_API_KEY_ID") as caught:
             await venue.get_balance()
@@ -197,12 +183,12 @@ async def test_a_wrong_key_is_refused_with_a_hint(
 
 
 async def test_a_stale_timestamp_is_refused(
-    standin: KalshiStandin, key_file: Path, clock: FakeClock
+    standin: KalshiStandin, key_file: Path, clock: ManualClock
 ) -> None:
     # Sign with a clock ten minutes behind the stand-in's: Kalshi refuses such requests.
-    behind = FakeClock(NOW.replace(minute=50, hour=14))
+    behind = ManualClock(NOW.replace(minute=50, hour=14))
     async with KalshiExchange.from_settings(
-        settings_for(standin, key_file), clock=behind, tuning=fast()
+        settings_for(standin, key_file), clock=behind, tuning=fast_tuning()
     ) as venue:
         with pytest.raises(ExchangeError, match="401"):
             await venue.get_balance()
@@ -274,11 +260,9 @@ async def test_markets_by_ticker_leave_unknown_ones_out(
 
 async def test_orderbook_turns_no_bids_into_yes_asks(exchange: KalshiExchange) -> None:
     book = await exchange.get_orderbook("KXFED-26MAR-HOLD")
-    best_bid, best_ask = book.best_bid(Side.YES), book.best_ask(Side.YES)
-    assert best_bid is not None and best_bid.price == Decimal("0.50")
-    assert best_ask is not None and best_ask.price == Decimal("0.54")
-    no_ask = book.best_ask(Side.NO)
-    assert no_ask is not None and no_ask.price == Decimal("0.50")
+    assert bids(book, Side.YES)[0].price == Decimal("0.50")
+    assert asks(book, Side.YES)[0].price == Decimal("0.54")
+    assert asks(book, Side.NO)[0].price == Decimal("0.50")
 
 
 @pytest.mark.parametrize("fault", [Fault.RATE_LIMIT, Fault.ERROR_500, Fault.HANG, Fault.DROP])
@@ -379,7 +363,7 @@ async def test_orders_map_onto_the_yes_book(
 
 
 async def test_a_sell_is_still_a_sell_after_a_restart(
-    standin: KalshiStandin, signer: KalshiSigner, clock: FakeClock, tmp_path: Path
+    standin: KalshiStandin, signer: KalshiSigner, clock: ManualClock, tmp_path: Path
 ) -> None:
     store = await Store.open(tmp_path / "omega.db")
     standin.set_position("KXFED-26MAR-HOLD", 20, Decimal("9"))
@@ -418,7 +402,10 @@ class BrokenJournal:
 
 
 async def test_a_journal_that_cannot_write_never_stops_an_order(
-    standin: KalshiStandin, signer: KalshiSigner, clock: FakeClock, caplog: pytest.LogCaptureFixture
+    standin: KalshiStandin,
+    signer: KalshiSigner,
+    clock: ManualClock,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     standin.set_position("KXFED-26MAR-HOLD", 20, Decimal("9"))
     sell = buy("KXFED-26MAR-HOLD", "journal-down", price="0.60", qty=3).model_copy(
@@ -441,13 +428,13 @@ async def test_a_journal_that_cannot_write_never_stops_an_order(
 
 
 async def test_immediate_sells_are_reduce_only(
-    standin: KalshiStandin, key_file: Path, clock: FakeClock
+    standin: KalshiStandin, key_file: Path, clock: ManualClock
 ) -> None:
     standin.set_position("KXFED-26MAR-HOLD", 5, Decimal("2"))
     async with KalshiExchange.from_settings(
         settings_for(standin, key_file),
         clock=clock,
-        tuning=fast(time_in_force="immediate_or_cancel"),
+        tuning=fast_tuning(time_in_force="immediate_or_cancel"),
     ) as venue:
         request = buy("KXFED-26MAR-HOLD", "ioc-sell", price="0.50", qty=5)
         order = await venue.place_order(request.model_copy(update={"action": OrderAction.SELL}))
@@ -476,7 +463,7 @@ RESTING, FILLED = "0.40", "0.60"  # a bid below the 0.54 ask rests; one above it
 
 
 async def test_an_id_reused_much_later_still_answers_the_first_order(
-    exchange: KalshiExchange, standin: KalshiStandin, clock: FakeClock
+    exchange: KalshiExchange, standin: KalshiStandin, clock: ManualClock
 ) -> None:
     first = await exchange.place_order(buy("KXFED-26MAR-HOLD", "omega-a1b2-17-0"))
     clock.advance(hours=30)  # an approval pressed the next day re-sends the same id
@@ -655,7 +642,7 @@ async def test_cancel_refusals(exchange: KalshiExchange) -> None:
 
 
 async def test_the_standin_refuses_the_legacy_order_endpoint(
-    standin: KalshiStandin, rsa_key: RSAPrivateKey, clock: FakeClock
+    standin: KalshiStandin, rsa_key: RSAPrivateKey, clock: ManualClock
 ) -> None:
     signer = KalshiSigner(standin.key_id, rsa_key)
     path = "/trade-api/v2/portfolio/orders"
@@ -674,10 +661,10 @@ async def test_the_standin_refuses_the_legacy_order_endpoint(
 
 
 async def test_requests_are_paced_by_the_token_buckets(
-    standin: KalshiStandin, key_file: Path, clock: FakeClock
+    standin: KalshiStandin, key_file: Path, clock: ManualClock
 ) -> None:
     virtual = VirtualTime()
-    tuning = fast(monotonic=virtual.monotonic, sleep=virtual.sleep, read_burst=1.0)
+    tuning = fast_tuning(monotonic=virtual.monotonic, sleep=virtual.sleep, read_burst=1.0)
     settings = settings_for(standin, key_file, kalshi_reads_per_second=5)
     async with KalshiExchange.from_settings(settings, clock=clock, tuning=tuning) as venue:
         for _ in range(5):

@@ -26,7 +26,8 @@ from director.exchanges.kalshi.ratelimit import Backoff
 from director.exchanges.kalshi.responses import AccountLimits, EndpointCosts, validate
 from director.models import OrderRequest, Side
 from director.settings import SettingsError, load_settings
-from tests.kalshi_standin import FakeClock, Fault, KalshiStandin, SMarket, VirtualTime, new_rsa_key
+from tests.clocks import ManualClock
+from tests.kalshi_standin import Fault, KalshiStandin, SMarket, VirtualTime, new_rsa_key
 from tests.kalshi_standin_account import RateLimits
 
 NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
@@ -44,7 +45,7 @@ def virtual() -> VirtualTime:
 
 @pytest.fixture
 def standin(rsa_key: RSAPrivateKey, virtual: VirtualTime) -> Iterator[KalshiStandin]:
-    with KalshiStandin(rsa_key.public_key(), clock=FakeClock(NOW)) as server:
+    with KalshiStandin(rsa_key.public_key(), clock=ManualClock(NOW)) as server:
         server.generate_universe(1_200, seed=3, now=NOW)
         server.rate_limits = RateLimits(tier="basic", monotonic=virtual.monotonic)
         yield server
@@ -67,7 +68,7 @@ async def venue(
         KalshiExchange(
             base_url=standin.base_url,
             signer=KalshiSigner(standin.key_id, rsa_key),
-            clock=FakeClock(NOW),
+            clock=ManualClock(NOW),
             http=http,
             tuning=tuning,
         ) as exchange,

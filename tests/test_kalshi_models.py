@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from director.exchanges.base import ExchangeError
 from director.exchanges.kalshi import book_order, format_price, order_body
+from director.exchanges.kalshi.batch import asks, bids
 from director.exchanges.kalshi.errors import KalshiParseError, error_info
 from director.exchanges.kalshi.models import (
     parse_event,
@@ -153,10 +154,10 @@ def test_an_orderbook_sorts_levels_and_derives_asks() -> None:
         },
     )
     assert [lvl.price for lvl in book.yes_bids] == [Decimal("0.41"), Decimal("0.30")]
-    best = book.best_ask(Side.YES)
-    assert best is not None and (best.price, best.size) == (Decimal("0.44"), Decimal("7.5"))
+    best = asks(book, Side.YES)[0]
+    assert (best.price, best.size) == (Decimal("0.44"), Decimal("7.5"))
     empty = parse_orderbook("T", {"orderbook_fp": {"yes_dollars": None, "no_dollars": []}})
-    assert empty.best_ask(Side.NO) is None and empty.best_bid(Side.YES) is None
+    assert asks(empty, Side.NO) == () and bids(empty, Side.YES) == ()
     with pytest.raises(KalshiParseError, match="crossed book"):
         parse_orderbook(
             "T", {"orderbook_fp": {"yes_dollars": [["0.60", "1"]], "no_dollars": [["0.45", "1"]]}}

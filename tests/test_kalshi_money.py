@@ -14,9 +14,9 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from director.exchanges.kalshi import KalshiExchange
 from director.fees import FeeSchedule, FeeType, UnmodelledFee, maker_fee, taker_fee, trade_fee
 from director.guard import Limits, check_action
-from director.models import Market, OrderStatus, PlaceOrder, PlaceOrderDetails, Side
+from director.models import Market, OrderStatus
 from director.ticks import PriceRange, on_grid, price_bounds
-from tests.builders import opportunity, state
+from tests.builders import buy, opportunity, state
 from tests.kalshi_standin import KalshiStandin, SMarket, iso, new_rsa_key
 from tests.kalshi_venue import NOW, order, venue
 
@@ -84,12 +84,6 @@ def test_tick_grids() -> None:
 
 
 # --- the guard uses both ------------------------------------------------------------------------
-
-
-def buy(market: str, price: str, quantity: int) -> PlaceOrder:
-    return PlaceOrder(
-        details=PlaceOrderDetails(market=market, side=Side.YES, price=D(price), quantity=quantity)
-    )
 
 
 def test_the_guard_checks_the_markets_grid_not_whole_cents() -> None:

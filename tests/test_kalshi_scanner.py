@@ -13,17 +13,17 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from director.exchanges.kalshi import KalshiExchange, KalshiTuning
-from director.exchanges.kalshi.auth import KalshiSigner
 from director.exchanges.kalshi.ratelimit import Backoff
 from director.fees import taker_fee
 from director.models import BasketOpportunity, OrderRequest, Side
 from director.scanners.kalshi_scanner import ARB_SOURCE, UniverseScanner
-from tests.kalshi_standin import FakeClock, Fault, KalshiStandin, SMarket, new_rsa_key
+from tests.clocks import ManualClock
+from tests.kalshi_standin import Fault, KalshiStandin, SMarket, new_rsa_key
+from tests.kalshi_venue import TLS, venue
 
 NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 ATTEMPTS = 3
 D = Decimal
-TLS = httpx.create_ssl_context()  # shared: loading the CA bundle per test is slow
 
 
 @pytest.fixture(scope="module")
@@ -43,15 +43,7 @@ async def exchange(standin: KalshiStandin, rsa_key: RSAPrivateKey) -> AsyncItera
         request_timeout_s=5, max_attempts=ATTEMPTS, backoff=Backoff(0.001, 0.002), seed=3
     )
     async with httpx.AsyncClient(verify=TLS) as http:
-        yield KalshiExchange(
-            base_url=standin.base_url,
-            signer=KalshiSigner(standin.key_id, rsa_key),
-            clock=FakeClock(NOW),
-            http=http,
-            reads_per_second=1000,
-            writes_per_second=1000,
-            tuning=tuning,
-        )
+        yield venue(standin, rsa_key, http, clock=ManualClock(NOW), tuning=tuning)
 
 
 def scanner(exchange: KalshiExchange, **options: object) -> UniverseScanner:

@@ -39,6 +39,8 @@ from director.models import (
     Side,
 )
 from director.store import Store
+from tests.books import balanced
+from tests.clocks import ManualClock
 
 D = Decimal
 START = datetime(2025, 7, 14, 12, 2, 30, tzinfo=UTC)
@@ -46,21 +48,9 @@ BUY, SELL = OrderAction.BUY, OrderAction.SELL
 YES, NO = Side.YES, Side.NO
 
 
-class FakeClock:
-    def __init__(self, now: datetime = START) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
-
-
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> ManualClock:
+    return ManualClock(START)
 
 
 OpenStore = Callable[[str], Awaitable[Store]]
@@ -88,7 +78,7 @@ async def store(stores: OpenStore) -> Store:
 
 async def open_paper(
     store: Store,
-    clock: FakeClock,
+    clock: ManualClock,
     *,
     seed: int = 7,
     n_markets: int = 12,
@@ -100,7 +90,7 @@ async def open_paper(
 
 
 @pytest.fixture
-async def ex(store: Store, clock: FakeClock) -> AsyncIterator[PaperExchange]:
+async def ex(store: Store, clock: ManualClock) -> AsyncIterator[PaperExchange]:
     exchange = await open_paper(store, clock)
     yield exchange
     await exchange.close()
@@ -234,12 +224,12 @@ async def test_buy_below_the_ask_rests_and_reserves_its_cost(ex: PaperExchange) 
     assert await ex.get_resting_orders() == [order]
     assert await ex.get_balance() == D(1000) - price * 20
     account = await ex.account()
-    assert account.reserved == price * 20 and account.balanced
+    assert account.reserved == price * 20 and balanced(account)
     assert await ex.get_fills() == []
 
 
 async def step_until(
-    ex: PaperExchange, clock: FakeClock, done: Any, *, limit: int = 2000
+    ex: PaperExchange, clock: ManualClock, done: Any, *, limit: int = 2000
 ) -> list[Fill]:
     for _ in range(limit):
         clock.advance(minutes=5)
@@ -250,7 +240,7 @@ async def step_until(
 
 
 async def test_resting_buy_fills_as_maker_when_a_later_quote_crosses_it(
-    ex: PaperExchange, clock: FakeClock
+    ex: PaperExchange, clock: ManualClock
 ) -> None:
     market = longest_lived(ex)
     price = ask_of(market, YES) - D("0.02")
@@ -270,11 +260,11 @@ async def test_resting_buy_fills_as_maker_when_a_later_quote_crosses_it(
     assert await ex.get_balance() == cash_after_placing  # paid from the reserve
     assert await ex.get_resting_orders() == []
     account = await ex.account()
-    assert account.reserved == 0 and account.positions_cost == price * 10 and account.balanced
+    assert account.reserved == 0 and account.positions_cost == price * 10 and balanced(account)
 
 
 async def test_a_buy_bigger_than_the_touch_walks_the_book_and_rests_the_rest(
-    stores: OpenStore, clock: FakeClock
+    stores: OpenStore, clock: ManualClock
 ) -> None:
     ex = await open_paper(await stores("walk.db"), clock, cash="100000")
     market = longest_lived(ex)
@@ -291,14 +281,14 @@ async def test_a_buy_bigger_than_the_touch_walks_the_book_and_rests_the_rest(
     assert all(f.fee == taker_fee(f.quantity, f.price) for f in fills)
     assert order.status is OrderStatus.RESTING and order.remaining == 7
     account = await ex.account()
-    assert account.reserved == limit * 7 and account.balanced
+    assert account.reserved == limit * 7 and balanced(account)
     # The next buyer meets the moved quote.
     [moved] = await ex.get_markets([market.ticker])
     assert ask_of(moved, YES) > limit
 
 
 async def test_a_maker_fill_on_a_maker_fee_series_pays_the_maker_fee(
-    stores: OpenStore, clock: FakeClock
+    stores: OpenStore, clock: ManualClock
 ) -> None:
     ex = await open_paper(await stores("maker.db"), clock, n_markets=40, cash="100000")
     markets = [
@@ -321,11 +311,11 @@ async def test_a_maker_fill_on_a_maker_fee_series_pays_the_maker_fee(
     fills = await step_until(ex, clock, any_maker, limit=200)
     maker = [f for f in fills if not f.is_taker]
     assert maker and all(f.fee == maker_fee(f.quantity, f.price) > 0 for f in maker)
-    assert (await ex.account()).balanced
+    assert balanced(await ex.account())
 
 
 async def test_a_resting_sell_fills_as_maker_at_its_price(
-    ex: PaperExchange, clock: FakeClock
+    ex: PaperExchange, clock: ManualClock
 ) -> None:
     market = longest_lived(ex)
     await ex.place_order(request(market.ticker, ask_of(market, YES), 10, "b1"))
@@ -365,7 +355,7 @@ async def test_sell_at_the_bid_fills_and_realizes_against_average_cost(
     sold_cost = (ask * 3 * 2 / 3).quantize(D("0.01"))
     assert account.realized_pnl == bid * 2 - sold_cost
     assert account.positions_cost == ask * 3 - sold_cost
-    assert account.balanced
+    assert balanced(account)
 
 
 async def test_selling_more_than_held_is_refused(ex: PaperExchange) -> None:
@@ -438,7 +428,7 @@ async def test_cancel_releases_the_reserve(ex: PaperExchange) -> None:
         await ex.cancel_order(filled.order_id)
 
 
-async def test_insufficient_funds_changes_nothing(store: Store, clock: FakeClock) -> None:
+async def test_insufficient_funds_changes_nothing(store: Store, clock: ManualClock) -> None:
     ex = await open_paper(store, clock, cash="5.00")
     market = longest_lived(ex)
     ask = ask_of(market, YES)
@@ -461,7 +451,7 @@ async def test_insufficient_funds_changes_nothing(store: Store, clock: FakeClock
 async def test_spending_every_cent_is_allowed_and_cash_stays_non_negative(
     stores: OpenStore,
 ) -> None:
-    probe_store, clock = await stores("probe.db"), FakeClock()
+    probe_store, clock = await stores("probe.db"), ManualClock(START)
     probe = await open_paper(probe_store, clock)
     market = longest_lived(probe)
     ask = ask_of(market, YES)
@@ -501,7 +491,7 @@ async def test_client_order_id_is_idempotent(ex: PaperExchange) -> None:
 
 
 async def test_settlement_pays_winners_and_cancels_resting_orders(
-    ex: PaperExchange, clock: FakeClock
+    ex: PaperExchange, clock: ManualClock
 ) -> None:
     market = first_to_close(ex)
     await ex.place_order(request(market.ticker, ask_of(market, YES), 5, "y"))
@@ -518,7 +508,7 @@ async def test_settlement_pays_winners_and_cancels_resting_orders(
     payout = D(5) if settled.result is YES else D(3)
     after = await ex.account()
     assert after.cash == before.cash + payout + D("0.07")  # + the released reserve
-    assert after.reserved == 0 and after.positions_cost == 0 and after.balanced
+    assert after.reserved == 0 and after.positions_cost == 0 and balanced(after)
     assert await ex.get_positions() == []
     assert all(o.order_id != resting.order_id for o in await ex.get_resting_orders())
     assert (await ex.cancel_order(resting.order_id)).status is OrderStatus.CANCELED
@@ -561,7 +551,7 @@ def test_simulated_markets_settle_as_often_as_their_fair_value_says() -> None:
 
 
 async def test_the_universe_stays_full_with_sane_quotes(
-    ex: PaperExchange, clock: FakeClock
+    ex: PaperExchange, clock: ManualClock
 ) -> None:
     kinds: set[bool] = set()
     for _ in range(200):
@@ -593,7 +583,7 @@ async def test_the_universe_stays_full_with_sane_quotes(
 # --- time, determinism, restart ------------------------------------------------------------
 
 
-async def scripted_session(exchange: PaperExchange, clock: FakeClock) -> list[Any]:
+async def scripted_session(exchange: PaperExchange, clock: ManualClock) -> list[Any]:
     """The same calls at the same clock values, whatever the exchange."""
     seen: list[Any] = []
     for i in range(30):
@@ -617,7 +607,7 @@ async def test_same_seed_and_clock_give_identical_results(stores: OpenStore) -> 
     runs = []
     for name, seed in (("a", 7), ("b", 7), ("c", 8)):
         store = await stores(f"{name}.db")
-        clock = FakeClock()
+        clock = ManualClock(START)
         exchange = await open_paper(store, clock, seed=seed)
         runs.append(await scripted_session(exchange, clock))
         await exchange.close()
@@ -632,7 +622,7 @@ async def test_one_big_jump_equals_many_small_steps(stores: OpenStore) -> None:
     results = []
     for name, increments in (("small", 288), ("big", 1)):
         store = await stores(f"{name}.db")
-        clock = FakeClock()
+        clock = ManualClock(START)
         exchange = await open_paper(store, clock)
         market = longest_lived(exchange)
         await exchange.place_order(
@@ -662,7 +652,7 @@ async def saved_tables(store: Store) -> dict[str, list[tuple[Any, ...]]]:
 
 
 async def test_a_restart_continues_the_same_account(stores: OpenStore) -> None:
-    async def first_half(exchange: PaperExchange, clock: FakeClock) -> None:
+    async def first_half(exchange: PaperExchange, clock: ManualClock) -> None:
         markets = sorted(exchange.markets_snapshot().values(), key=lambda m: m.ticker)
         await exchange.place_order(request(markets[0].ticker, ask_of(markets[0], YES), 4, "a"))
         await exchange.place_order(request(markets[1].ticker, D("0.02"), 9, "b", side=NO))
@@ -673,12 +663,12 @@ async def test_a_restart_continues_the_same_account(stores: OpenStore) -> None:
         await exchange.get_balance()
 
     twin_store = await stores("twin.db")
-    twin_clock = FakeClock()
+    twin_clock = ManualClock(START)
     twin = await open_paper(twin_store, twin_clock)
     await first_half(twin, twin_clock)
 
     store = await stores("restart.db")
-    clock = FakeClock()
+    clock = ManualClock(START)
     exchange = await open_paper(store, clock)
     await first_half(exchange, clock)
     state = await everything(exchange)
@@ -711,7 +701,7 @@ async def test_a_restart_continues_the_same_account(stores: OpenStore) -> None:
 
 
 async def test_the_clock_must_be_aware_and_never_runs_backwards(
-    ex: PaperExchange, clock: FakeClock
+    ex: PaperExchange, clock: ManualClock
 ) -> None:
     clock.advance(hours=2)
     await ex.get_balance()
@@ -732,7 +722,7 @@ async def test_advance_to_moves_on_the_five_minute_grid(ex: PaperExchange) -> No
     assert ex.sim_time == datetime(2025, 7, 14, 12, 10, tzinfo=UTC)
 
 
-async def test_get_fills_since(ex: PaperExchange, clock: FakeClock) -> None:
+async def test_get_fills_since(ex: PaperExchange, clock: ManualClock) -> None:
     market = longest_lived(ex)
     await ex.place_order(request(market.ticker, ask_of(market, YES), 1, "one"))
     clock.advance(hours=1)
@@ -771,7 +761,7 @@ async def test_a_failed_save_records_nothing_and_the_exchange_recovers(
 
 
 async def test_a_second_writer_on_the_same_database_is_refused(
-    stores: OpenStore, clock: FakeClock
+    stores: OpenStore, clock: ManualClock
 ) -> None:
     store_a, store_b = await stores("shared.db"), await stores("shared.db")
     a = await open_paper(store_a, clock)
@@ -783,7 +773,7 @@ async def test_a_second_writer_on_the_same_database_is_refused(
     await a.close()
 
 
-async def test_open_validates_its_arguments(store: Store, clock: FakeClock) -> None:
+async def test_open_validates_its_arguments(store: Store, clock: ManualClock) -> None:
     with pytest.raises(ValueError, match="n_markets"):
         await PaperExchange.open(store, seed=1, n_markets=0, starting_cash=D(10), clock=clock)
     with pytest.raises(ValueError, match="starting_cash"):
@@ -837,7 +827,7 @@ def check_books(
     positions: dict[tuple[str, Side], int],
     settlements: list[Any],
 ) -> None:
-    assert account.balanced
+    assert balanced(account)
     assert account.cash >= 0
     assert account.reserved == sum(
         (o.price * o.remaining for o in resting if o.action is BUY), D(0)
@@ -867,7 +857,7 @@ def check_books(
     assert {k: v for k, v in held.items() if v} == positions
 
 
-async def apply(ex: PaperExchange, clock: FakeClock, n: int, op: Op) -> None:
+async def apply(ex: PaperExchange, clock: ManualClock, n: int, op: Op) -> None:
     if op[0] == "wait":
         clock.advance(minutes=op[1])
     elif op[0] == "cancel":
@@ -894,7 +884,7 @@ async def apply(ex: PaperExchange, clock: FakeClock, n: int, op: Op) -> None:
 
 async def run_ops(script: list[Op]) -> None:
     store = await Store.open(":memory:")
-    clock = FakeClock()
+    clock = ManualClock(START)
     ex = await open_paper(store, clock, n_markets=6, cash="100")
     try:
         for n, op in enumerate(script):

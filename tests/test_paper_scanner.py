@@ -16,21 +16,14 @@ from director.fees import fee_per_contract
 from director.models import Market, Opportunity, Side
 from director.scanners.paper_scanner import PaperScanner
 from director.store import Store
+from tests.clocks import ManualClock
 
 D = Decimal
 START = datetime(2025, 7, 14, 12, 0, tzinfo=UTC)
 CYCLE = timedelta(minutes=15)
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-Venue = tuple[PaperExchange, FakeClock]
+Venue = tuple[PaperExchange, ManualClock]
 OpenVenue = Callable[..., Awaitable[Venue]]
 
 
@@ -41,7 +34,7 @@ async def venues(tmp_path: Path) -> AsyncIterator[OpenVenue]:
 
     async def open_venue(seed: int = 7, n_markets: int = 40) -> Venue:
         store = await Store.open(tmp_path / f"venue{len(opened)}.db")
-        clock = FakeClock()
+        clock = ManualClock(START)
         exchange = await PaperExchange.open(
             store, seed=seed, n_markets=n_markets, starting_cash=D(10000), clock=clock
         )
@@ -70,7 +63,7 @@ def true_edge(exchange: PaperExchange, market: Market, side: Side) -> Decimal:
 
 
 async def run_cycles(
-    exchange: PaperExchange, clock: FakeClock, scanner: PaperScanner, cycles: int
+    exchange: PaperExchange, clock: ManualClock, scanner: PaperScanner, cycles: int
 ) -> AsyncIterator[tuple[list[Opportunity], dict[str, Market]]]:
     """Each cycle's opportunities with the markets they were found on. Judge them before
     asking for the next cycle: the venue moves on."""

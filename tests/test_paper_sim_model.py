@@ -13,11 +13,12 @@ import pytest
 from director.exchanges.paper_dynamics import diffuse, news, news_exclusive, transfer
 from director.exchanges.paper_fills import commit_take, plan_take, resting_fill
 from director.exchanges.paper_market import SimMarket
-from director.exchanges.paper_scenarios import SCENARIOS, STRESS_SCENARIOS, scenario_named
+from director.exchanges.paper_scenarios import SCENARIOS, scenario_named
 from director.exchanges.paper_sim import STEPS_PER_HOUR, Kind, Simulator, step_of
 from director.models import Order, OrderAction, OrderStatus, Side
 
 START = step_of(datetime(2026, 1, 5, tzinfo=UTC))
+STRESS_SCENARIOS = tuple(name for name in SCENARIOS if name != "base")
 Sample = tuple[float, float, float]  # (hidden p, quote mid, hours to close)
 
 

@@ -11,7 +11,6 @@ import pytest
 
 from director.brains.plan_schema import order_schema, plan_schema
 from director.brains.prompt import (
-    GuardLimits,
     escalation_message,
     executor_message,
     planner_message,
@@ -23,6 +22,7 @@ from director.brains.state_prompt import (
     StateLimits,
     serialize_state,
 )
+from director.guard import Limits
 from director.models import (
     NewsItem,
     Opportunity,
@@ -36,9 +36,7 @@ from director.rulebook import DEFAULT_RULESET, RuleSet, Thresholds
 from director.ticks import PriceRange
 from tests.builders import NOW, market, opportunity, order, position, state
 
-LIMITS = GuardLimits(
-    max_order_contracts=100, max_order_cost=Decimal(50), max_exposure=Decimal("0.5")
-)
+LIMITS = Limits(max_order_contracts=100, max_order_cost=Decimal(50), max_exposure=Decimal("0.5"))
 
 
 def _body(text: str) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,6 @@ from director.act import outcome_unknown
 from director.baskets import leg_client_order_ids
 from director.director import Director
 from director.exchanges.base import ExchangeError, InsufficientFunds
-from director.exec_journal import ExecState, mark
 from director.models import (
     BasketLegDetails,
     Order,
@@ -25,23 +24,15 @@ from director.models import (
     OrderStatus,
     PlaceBasket,
     PlaceBasketDetails,
-    PlaceOrder,
-    PlaceOrderDetails,
     Plan,
     Side,
 )
 from director.settings import Settings
 from director.store import ActionStatus, Store
-from tests.builders import NOW, D, market, opportunity
+from director.store.exec_journal import ExecState, mark
+from tests.builders import NOW, D, buy, market, opportunity
+from tests.clocks import ManualClock
 from tests.fakes import FakeExchange, ListSource, RecordingReporter, ScriptedBrain
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 class LaggingExchange(FakeExchange):
@@ -74,17 +65,11 @@ class LaggingExchange(FakeExchange):
         return self.by_coid.get(client_order_id)
 
 
-def buy(ticker: str = "KXA") -> PlaceOrder:
-    return PlaceOrder(
-        details=PlaceOrderDetails(market=ticker, side=Side.YES, price=D("0.42"), quantity=10)
-    )
-
-
 @pytest.fixture
 async def env(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
     store = await Store.open(tmp_path / "o.db")
     exchange = LaggingExchange()
-    clock = Clock()
+    clock = ManualClock(NOW)
 
     def make(*plans: Plan, **settings: Any) -> Director:
         return Director(
@@ -219,12 +204,13 @@ async def test_a_stop_during_a_create_waits_for_its_answer_and_records_it(
     env: dict[str, Any],
 ) -> None:
     exchange: LaggingExchange = env["exchange"]
-    exchange.place_delay = 0.2
+    exchange.place_gate.clear()
     director = env["make"](Plan(reasoning="x", actions=[buy()]))
     task = asyncio.ensure_future(director.run_cycle("manual"))
     await exchange.entered.wait()  # the create is in flight
     assert not task.done()
     task.cancel()
+    exchange.place_gate.set()  # its answer arrives after the stop
     with pytest.raises(asyncio.CancelledError):
         await task
     [row] = await env["store"].fetch("SELECT * FROM actions")
@@ -264,7 +250,7 @@ async def test_an_order_being_sent_now_is_not_reconciled_under_its_feet(
     even on a venue where a miss would count at once."""
     exchange: LaggingExchange = env["exchange"]
     exchange.creates_apply_at_once = True  # type: ignore[attr-defined]
-    exchange.place_delay = 0.05
+    exchange.place_gate.clear()
     director = env["make"](Plan(reasoning="x", actions=[buy()]), autonomy_setting="confirm")
     [parked] = (await director.run_cycle("manual")).outcomes
     assert parked.approval_id is not None
@@ -272,6 +258,7 @@ async def test_an_order_being_sent_now_is_not_reconciled_under_its_feet(
     await exchange.entered.wait()
     summary = await director.reconciler.reconcile(wait=False)
     assert summary.resolved == [] and "being sent right now" in summary.unresolved["KXA"]
+    exchange.place_gate.set()
     decision = await press
     assert decision.ok and len(exchange.placed) == 1
     assert await director.reconciler.blocked_markets() == {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gzip
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,7 +17,22 @@ from director.recorder.format import DAY_SUFFIX, Manifest, MarketLine
 from director.recorder.poller import Recorder, RecorderConfig, Universe, next_slot
 from director.recorder.reader import Recording, RecordingError, read_manifest
 from director.recorder.writer import RecorderBusy, RecordingWriter
-from tests.recording_helpers import START, SteppingClock, paper_settings, record_paper
+from tests.clocks import SteppingClock
+from tests.fakes import ListSource
+from tests.recording_helpers import START, paper_settings, record_paper
+
+
+def quarter_hour_manifest(exchange: str, environment: str) -> Manifest:
+    """A recording's manifest: every 15 minutes from START, the whole universe, 10 levels."""
+    return Manifest(
+        schema_version=1,
+        exchange=exchange,
+        environment=environment,
+        interval_seconds=900,
+        created_at=START,
+        universe="all",
+        depth_levels=10,
+    )
 
 
 def _day(out: Path) -> Path:
@@ -113,15 +128,7 @@ async def test_settlements_are_recorded_once_and_the_market_leaves(tmp_path: Pat
 
 
 async def test_a_second_recorder_on_the_same_directory_is_refused(tmp_path: Path) -> None:
-    manifest = Manifest(
-        schema_version=1,
-        exchange="paper",
-        environment="paper",
-        interval_seconds=900,
-        created_at=START,
-        universe="all",
-        depth_levels=10,
-    )
+    manifest = quarter_hour_manifest("paper", "paper")
     first = RecordingWriter.open(tmp_path / "rec", manifest)
     try:
         with pytest.raises(RecorderBusy):
@@ -136,7 +143,7 @@ async def test_a_second_recorder_on_the_same_directory_is_refused(tmp_path: Path
 async def test_a_paper_recorder_takes_the_databases_lock_so_run_cannot_share_its_venue(
     tmp_path: Path,
 ) -> None:
-    from director.instance_lock import DatabaseInUse, InstanceLock
+    from director.store.instance_lock import DatabaseInUse, InstanceLock
 
     settings = paper_settings(tmp_path)
     held = InstanceLock.acquire(settings.db_path)
@@ -250,19 +257,6 @@ class FakeFeed:
         return {t: self.later[t] for t in tickers if t in self.later}
 
 
-class OneSource:
-    name = "odd-scanner"
-
-    def __init__(self, found: list[Opportunity]) -> None:
-        self.found = found
-
-    async def opportunities(self, now: datetime) -> list[Opportunity]:
-        return self.found
-
-    def counters(self) -> dict[str, int]:
-        return {}
-
-
 async def test_markets_that_leave_are_closed_gone_or_settled_and_bad_opportunities_skipped(
     tmp_path: Path,
 ) -> None:
@@ -270,7 +264,7 @@ async def test_markets_that_leave_are_closed_gone_or_settled_and_bad_opportuniti
     feed = FakeFeed()
     feed.open = [MarketLine(ticker=t, bid=Decimal("0.40"), bid_size=Decimal(5)) for t in "ABC"]
     expires = START + timedelta(days=1)
-    source = OneSource(
+    source = ListSource(
         [
             Opportunity(market="A", edge=Decimal(2), confidence=Decimal("0.9"), expires_at=expires),
             Opportunity(
@@ -278,15 +272,7 @@ async def test_markets_that_leave_are_closed_gone_or_settled_and_bad_opportuniti
             ),
         ]
     )
-    manifest = Manifest(
-        schema_version=1,
-        exchange="kalshi",
-        environment="TEST",
-        interval_seconds=900,
-        created_at=START,
-        universe="all",
-        depth_levels=10,
-    )
+    manifest = quarter_hour_manifest("kalshi", "TEST")
     writer = RecordingWriter.open(tmp_path / "rec", manifest)
     config = RecorderConfig(every_seconds=900, universe=Universe.parse("all"), depth_levels=10)
     recorder = Recorder(feed, [source], writer, config, clock=clock, sleep=clock.sleep)

@@ -25,8 +25,9 @@ from director.recorder.writer import RecordingWriter
 from director.scanners.feed import JsonlFeed
 from director.scanners.sources import FeedSource
 from director.settings import load_settings
+from tests.clocks import SteppingClock
 from tests.kalshi_standin import KalshiStandin, SMarket, new_rsa_key
-from tests.recording_helpers import SteppingClock, capture_venues
+from tests.recording_helpers import capture_venues
 from tests.test_backtest_recorded import check_fills_against_the_recording
 
 NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)

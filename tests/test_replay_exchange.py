@@ -14,6 +14,7 @@ from director.fees import FeeSchedule, FeeType, maker_fee, taker_fee
 from director.models import OrderAction, OrderRequest, OrderStatus, Side
 from director.recorder.format import MarketLine, SettlementLine
 from director.recorder.reader import Poll
+from tests.books import balanced
 from tests.recording_helpers import START
 
 D = Decimal
@@ -79,7 +80,7 @@ async def test_a_buy_walks_the_asks_level_by_level_paying_the_markets_fee(
         (D("0.42"), 10, taker_fee(10, D("0.42"), D("0.5")), True),
         (D("0.43"), 15, taker_fee(15, D("0.43"), D("0.5")), True),
     ]
-    assert exchange.account().balanced
+    assert balanced(exchange.account())
 
 
 async def test_two_orders_together_never_take_more_than_the_recorded_depth(
@@ -93,7 +94,7 @@ async def test_two_orders_together_never_take_more_than_the_recorded_depth(
     no = await exchange.place_order(buy(100, "0.61", side=Side.NO))
     assert no.filled == 80 and no.remaining == 20
     assert sum(f.quantity for f in await exchange.get_fills() if f.side is Side.YES) == 30
-    assert exchange.account().balanced
+    assert balanced(exchange.account())
 
 
 async def test_taken_depth_comes_back_only_with_a_new_recorded_line(
@@ -113,7 +114,7 @@ async def test_taken_depth_comes_back_only_with_a_new_recorded_line(
         D(0),
     )
     assert (await exchange.place_order(buy(30, "0.43"))).filled == 25
-    assert exchange.account().balanced
+    assert balanced(exchange.account())
 
 
 async def test_a_resting_order_fills_only_as_far_as_the_book_crosses_it(
@@ -126,7 +127,7 @@ async def test_a_resting_order_fills_only_as_far_as_the_book_crosses_it(
     step(venue, poll(2, cheaper))  # YES asks 0.40×12 (crosses 0.41), 0.42×99 (does not)
     (resting,) = await exchange.get_resting_orders()
     assert (resting.filled, resting.remaining) == (12, 38)
-    assert exchange.account().balanced
+    assert balanced(exchange.account())
 
 
 async def test_a_touch_without_a_book_is_all_the_depth_there_is(
@@ -150,7 +151,7 @@ async def test_sells_walk_the_bids_and_only_what_is_held(
     assert sold.status is OrderStatus.FILLED
     assert [f.price for f in await exchange.get_fills()][-1] == D("0.40")
     assert await exchange.get_positions() == []
-    assert exchange.account().balanced
+    assert balanced(exchange.account())
 
 
 async def test_a_recorded_settlement_pays_the_winners_and_cancels_the_rest(
@@ -168,7 +169,7 @@ async def test_a_recorded_settlement_pays_the_winners_and_cancels_the_rest(
     assert market.result is Side.YES
     with pytest.raises(MarketClosed):
         await exchange.place_order(buy(1, "0.50"))
-    assert exchange.account().balanced
+    assert balanced(exchange.account())
 
 
 async def test_refusals_change_nothing_and_a_repeated_client_id_places_once(
@@ -196,7 +197,7 @@ async def test_a_resting_fill_pays_the_maker_fee_where_the_market_charges_one(
     step(venue, poll(3, BOOK.replaced(fees=makers, no_bids=((D("0.60"), D(10)),))))
     (fill,) = await exchange.get_fills()
     assert (fill.is_taker, fill.fee) == (False, maker_fee(10, D("0.41")))
-    assert exchange.account().balanced
+    assert balanced(exchange.account())
     assert await exchange.get_balance() == D(1000) - D("4.10") - fill.fee
 
 

@@ -9,8 +9,8 @@ import pytest
 from pydantic import ValidationError
 
 from director.models import Market, MarketStatus, PlaceOrder, PlaceOrderDetails, Side
-from director.review import (
-    Reviewer,
+from director.review import Reviewer
+from director.review_suggestion import (
     RuleTextChange,
     Suggestion,
     ThresholdChange,
@@ -19,7 +19,7 @@ from director.review import (
 )
 from director.rulebook import DEFAULT_RULESET
 from director.store import ActionStatus, Store
-from tests.builders import NOW, D, market, opportunity, state
+from tests.builders import NOW, D, finished_cycle, market, opportunity, state
 from tests.fakes import FakeExchange
 
 
@@ -41,9 +41,7 @@ async def seed_history(
         ]
         s = state(opportunities=opps).model_copy(update={"timestamp": when})
         cycle = await store.start_cycle(when, "schedule")
-        await store.finish_cycle(
-            cycle, finished_at=when, status="done", state_json=s.model_dump_json(), equity=s.equity
-        )
+        await store.finish_cycle(cycle, finished_cycle(cycle, when, trigger="schedule"), s)
         action = PlaceOrder(
             details=PlaceOrderDetails(market=high, side=Side.YES, price=D("0.42"), quantity=10)
         )

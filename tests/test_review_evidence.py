@@ -13,7 +13,8 @@ from director.rulebook import DEFAULT_RULESET, RuleSet, Thresholds
 from director.settings import Settings
 from director.store import Store
 from tests.builders import NOW, D
-from tests.recording_helpers import START, SteppingClock, paper_settings, record_paper
+from tests.clocks import SteppingClock
+from tests.recording_helpers import START, paper_settings, record_paper
 from tests.test_review import seed_history
 
 # Hourly cycles: a simulated day is 24 cycles, the same code path in a fraction of the time.

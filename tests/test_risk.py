@@ -26,5 +26,5 @@ def test_formula_landmarks() -> None:
 def test_exposure_counts_cost_and_reserved_cash() -> None:
     positions = [position("A", 10, "0.40")]
     orders = [order("o", "B", price="0.30")]
-    assert risk.total_exposure(positions, orders) == D("7.00")
+    assert sum(risk.market_exposures(positions, orders).values()) == D("7.00")
     assert risk.market_exposures(positions, orders) == {"A": D("4.00"), "B": D("3.00")}

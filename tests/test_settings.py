@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from director.models import Autonomy
-from director.settings import ReviewSchedule, SettingsError, load_settings
+from director.setting_parsers import ReviewSchedule
+from director.settings import SettingsError, load_settings
 
 
 @pytest.fixture(autouse=True)

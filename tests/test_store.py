@@ -8,7 +8,8 @@ import pytest
 from director.models import Autonomy
 from director.rulebook import Thresholds
 from director.store import ActionStatus, ApprovalStatus, Store, StoreError
-from tests.builders import NOW, D
+from tests.builders import NOW, D, finished_cycle, market
+from tests.builders import state as sotu
 
 
 async def test_refuses_a_file_that_is_not_sqlite_and_leaves_it_alone(tmp_path: Path) -> None:
@@ -140,17 +141,16 @@ async def test_order_intents_keep_the_newest_and_update_in_place(tmp_path: Path)
 async def test_cycle_states_are_stored_compressed_and_old_text_ones_still_read(
     tmp_path: Path,
 ) -> None:
-    import json
     from datetime import UTC, datetime
 
     store = await Store.open(tmp_path / "o.db")
     now = datetime(2026, 3, 2, tzinfo=UTC)
-    state = {"markets": {f"KX{i}": {"bid": "0.41", "ask": "0.43"} for i in range(500)}}
-    text = json.dumps(state)
+    state = sotu(markets=[market(f"KX{i}", bid="0.41", ask="0.43") for i in range(500)])
+    text = state.model_dump_json()
     packed = await store.start_cycle(now, "manual")
-    await store.finish_cycle(packed, finished_at=now, status="done", state_json=text)
+    await store.finish_cycle(packed, finished_cycle(packed, now), state)
     legacy = await store.start_cycle(now, "manual")
-    await store.finish_cycle(legacy, finished_at=now, status="done")
+    await store.finish_cycle(legacy, finished_cycle(legacy, now), None)
     await store.conn.execute("UPDATE cycles SET state_json = ? WHERE id = ?", (text, legacy))
 
     [(raw,)] = await store.fetch("SELECT state_json FROM cycles WHERE id = ?", (packed,))
@@ -158,4 +158,24 @@ async def test_cycle_states_are_stored_compressed_and_old_text_ones_still_read(
     for cycle_id in (packed, legacy):
         record = await store.cycle(cycle_id)
         assert record is not None and record.state == state
+    await store.close()
+
+
+async def test_pending_approvals_come_with_their_actions_in_one_read(tmp_path: Path) -> None:
+    from director.models import DoNothing
+
+    store = await Store.open(tmp_path / "o.db")
+    first, second = await _approval(store), await _approval(store)
+    await store.claim_approval(first, to=ApprovalStatus.REJECTED, by="a", now=NOW)
+    [(approval, action)] = await store.pending_approvals_with_actions()
+    assert approval == await store.approval(second)
+    assert action == await store.action(approval.action_id)
+    # The stored "{}" is no action: it reads as None, its text kept for showing.
+    assert action.action is None and action.action_json == "{}"
+    await store.execute(
+        "UPDATE actions SET action_json = ? WHERE id = ?",
+        (DoNothing().model_dump_json(), action.id),
+    )
+    [(_, readable)] = await store.pending_approvals_with_actions()
+    assert readable.action == DoNothing()
     await store.close()

@@ -15,24 +15,14 @@ from director.models import (
     CancelOrder,
     CancelOrderDetails,
     NewsItem,
-    PlaceOrder,
-    PlaceOrderDetails,
     Plan,
-    Side,
     SourceHealth,
 )
 from director.settings import Settings
 from director.store import Store
 from director.submit import SubmissionError, SubmissionStatus
-from tests.builders import NOW, D, market, opportunity
+from tests.builders import NOW, buy, market, opportunity
 from tests.fakes import FakeExchange, ListSource, RecordingReporter, ScriptedBrain
-
-
-def buy(ticker: str = "KXA", price: str = "0.42", quantity: int = 10) -> PlaceOrder:
-    return PlaceOrder(
-        details=PlaceOrderDetails(market=ticker, side=Side.YES, price=D(price), quantity=quantity)
-    )
-
 
 Make = Callable[..., Director]
 
@@ -125,6 +115,25 @@ async def test_in_confirm_an_intent_waits_with_who_asked_on_the_request(
     assert decision.ok and len(env["exchange"].placed) == 1
 
 
+async def test_an_intent_parked_while_a_cycle_thinks_is_not_asked_for_twice(
+    env: dict[str, Any],
+) -> None:
+    brain = ScriptedBrain(Plan(reasoning="buy", actions=[buy()]))
+    director = await env["make"](autonomy="confirm", brain=brain)
+    brain.hold()
+    cycle = asyncio.create_task(director.run_cycle("test"))
+    await brain.thinking.wait()  # the cycle read what waits for approval before THINK
+    assert director.running
+    answer = await director.submit_action(buy(), origin="rebalancer", key="t-1")
+    assert answer.status is SubmissionStatus.AWAITING_APPROVAL
+    brain.release.set()
+    report = await cycle
+    [outcome] = report.outcomes
+    assert outcome.approval_id == answer.approval_id
+    assert outcome.reason == f"already awaiting approval #{answer.approval_id}"
+    assert len(env["reporter"].requests) == 1
+
+
 async def test_observe_and_safe_mode_block_outside_orders_but_not_cancels(
     env: dict[str, Any],
 ) -> None:
@@ -149,7 +158,7 @@ async def test_a_submission_without_an_origin_is_refused(env: dict[str, Any]) ->
 
 async def test_a_submission_waits_for_a_cycles_execution(env: dict[str, Any]) -> None:
     director = await env["make"]()
-    async with director._act_lock:  # a cycle (or an approval) is executing
+    async with director.act_lock:  # a cycle (or an approval) is executing
         pending = asyncio.ensure_future(director.submit_action(buy(), origin="r", key="w"))
         await asyncio.sleep(0)
         await asyncio.sleep(0)

@@ -16,7 +16,9 @@ from typing import Any
 
 import httpx
 
-from director.settings import Settings, parse_listen
+from director.describe import describe_error
+from director.setting_parsers import parse_listen
+from director.settings import Settings
 
 TIMEOUT_SECONDS = 15.0
 
@@ -78,7 +80,7 @@ def _post(http: httpx.Client, path: str, body: Any) -> Any:
             "start `omega-director run` with OMEGA_API_TOKEN set)"
         ) from None
     except httpx.HTTPError as exc:
-        raise ClientError(f"the director did not answer ({type(exc).__name__}: {exc})") from None
+        raise ClientError(f"the director did not answer ({describe_error(exc)})") from None
     if response.status_code == 401:
         raise ClientError("the director refused the token (OMEGA_API_TOKEN differs from its own)")
     try:

@@ -15,7 +15,8 @@ from director.api.app import create_app
 from director.api.opportunities import ApiOpportunities
 from director.director import Director
 from director.heartbeats import Heartbeats
-from director.settings import SettingsError, parse_listen
+from director.setting_parsers import parse_listen
+from director.settings import SettingsError
 from director.watchdog import DEFAULT_TICK_SECONDS, Watchdog
 
 log = logging.getLogger(__name__)
@@ -119,5 +120,5 @@ async def start_local_api(
     director.senser.health_probes.append(heartbeats.health)
     director.senser.sources.append(opportunities)
     await api.start()
-    director.closers.insert(0, api.stop)
+    director.resources.push_async_callback(api.stop)  # the first thing the director closes
     return api

@@ -17,7 +17,7 @@ from decimal import ROUND_FLOOR, Decimal
 
 from director.brains.base import ThinkContext, ThinkResult
 from director.fees import fee_per_contract, taker_fee
-from director.guard import HARD_RISK_LIMIT, MAX_PRICE, MIN_PRICE
+from director.guard import MAX_PRICE, MIN_PRICE, Limits
 from director.models import (
     CENT,
     Action,
@@ -58,9 +58,7 @@ class NaiveBrain:
     name = "naive"
 
     def __init__(self, settings: Settings) -> None:
-        self._max_contracts = settings.max_order_contracts
-        self._max_cost = settings.max_order_cost
-        self._max_exposure = settings.max_exposure
+        self._settings = settings
 
     async def think(self, state: SystemState, rules: RuleSet, context: ThinkContext) -> ThinkResult:
         return ThinkResult(plan=self.plan(state, rules), brain=self.name)
@@ -70,7 +68,8 @@ class NaiveBrain:
 
     def plan(self, state: SystemState, rules: RuleSet) -> Plan:
         total = len(state.active_opportunities)
-        risk_limit = min(rules.thresholds.risk_limit, HARD_RISK_LIMIT)
+        limits = Limits.from_settings(self._settings, rules)
+        risk_limit = limits.risk_limit
         if state.safe_mode:
             return Plan.no_op(f"{total} opportunities; safe mode: the guard allows no new orders.")
         if state.current_risk_score > risk_limit:
@@ -78,7 +77,7 @@ class NaiveBrain:
                 f"{total} opportunities; risk {state.current_risk_score:.2f} > {risk_limit:.2f}: "
                 "the guard allows no new exposure."
             )
-        cap = (self._max_exposure * state.equity).quantize(CENT)
+        cap = (limits.max_exposure * state.equity).quantize(CENT)
         room = _Room(cash=state.portfolio_cash, exposure_left=cap - state.exposure)
         actions: list[Action] = []
         taken: set[str] = set()
@@ -86,7 +85,7 @@ class NaiveBrain:
             # The guard allows one order per market per plan.
             if opportunity.market in taken:
                 continue
-            order = self._largest(opportunity, state, room)
+            order = self._largest(opportunity, state, room, limits)
             if order is None:
                 continue
             taken.add(opportunity.market)
@@ -101,7 +100,7 @@ class NaiveBrain:
         )
 
     def _largest(
-        self, opportunity: Opportunity, state: SystemState, room: _Room
+        self, opportunity: Opportunity, state: SystemState, room: _Room, limits: Limits
     ) -> PlaceOrder | None:
         market = state.markets.get(opportunity.market)
         if market is None or not market.is_open:
@@ -109,12 +108,12 @@ class NaiveBrain:
         price = market.ask(opportunity.side)
         if price is None or not MIN_PRICE <= price <= MAX_PRICE or price != price.quantize(CENT):
             return None
-        spend = min(self._max_cost, room.cash)
+        spend = min(limits.max_order_cost, room.cash)
         if spend <= 0 or room.exposure_left < price:
             return None
         by_cost = (spend / (price + fee_per_contract(price))).to_integral_value(ROUND_FLOOR)
         by_exposure = (room.exposure_left / price).to_integral_value(ROUND_FLOOR)
-        quantity = min(int(by_cost), int(by_exposure), self._max_contracts)
+        quantity = min(int(by_cost), int(by_exposure), limits.max_order_contracts)
         # The fee rounds up to the cent, so the estimate above can be a contract or two high.
         while quantity > 0 and price * quantity + taker_fee(quantity, price) > spend:
             quantity -= 1

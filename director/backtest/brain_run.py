@@ -1,4 +1,5 @@
-"""One brain's Director over a backtest venue: how it is put together, cycled and counted.
+"""One brain's Director over a backtest venue, put together by the live wiring
+(director/app.py `assemble`), cycled and counted.
 
 Shared by the simulated backtest (runner.py) and the replay of a recording (recorded.py),
 which differ only in the venue, the opportunity source and how time moves between cycles.
@@ -6,11 +7,13 @@ which differ only in the venue, the opportunity source and how time moves betwee
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
+from director.app import Venue, assemble
 from director.backtest.claims import ClaimRecorder
 from director.backtest.metrics import hit_rate, trade_results
 from director.backtest.replay import RecordReplayTransport
@@ -18,14 +21,18 @@ from director.backtest.simclock import SimClock
 from director.backtest.tally import BacktestReporter, BrainResult, MeteredBrain, RunTally
 from director.backtest.trader_metrics import trader_metrics
 from director.brains.base import Brain
+from director.clock import Clock
 from director.director import Director
 from director.exchanges.base import Exchange
 from director.models import Fill, Side
-from director.sense import OpportunitySource
 from director.settings import Settings
 from director.store import Store
 
 ApprovalPolicy = Literal["approve", "reject"]
+# The brain a backtest runs, made on the run's store (the AI ledger) and clock.
+BrainUnderTest = Callable[[Settings, Store, Clock], Brain]
+# Run on each brain's fresh store before its first cycle (e.g. to make other rules active).
+Prepare = Callable[[Store], Awaitable[None]]
 TRIGGER = "backtest"
 APPROVER = "backtest"
 
@@ -43,34 +50,30 @@ class BrainRun:
     transport: RecordReplayTransport | None
 
     @classmethod
-    def open(
+    async def open(
         cls,
         name: str,
-        inner: Brain,
+        brain: BrainUnderTest,
         transport: RecordReplayTransport | None,
         settings: Settings,
-        store: Store,
-        exchange: Exchange,
         clock: SimClock,
-        sources: Sequence[OpportunitySource],
+        stack: AsyncExitStack,
+        venue: Venue,
+        prepare: Prepare | None = None,
     ) -> BrainRun:
-        # Records each order's claimed edge and confidence: the trader metrics of report.json.
-        claims = ClaimRecorder(
-            inner, max_contracts=settings.max_order_contracts, max_cost=settings.max_order_cost
-        )
-        brain = MeteredBrain(claims)
+        """The live wiring (director/app.py) on the backtest's venue, clock and fresh
+        database, with `brain` thinking; `prepare` runs on the store before the first cycle.
+        No start-up settling: a backtest's database is always new."""
+        metered = _Metered(brain)
         reporter = BacktestReporter()
-        director = Director(
-            settings=settings,
-            store=store,
-            exchange=exchange,
-            brain=brain,
-            reporter=reporter,
-            clock=clock,
-            sources=list(sources),
-        )
+        director = await assemble(settings, reporter, clock, stack, venue=venue, brains=metered)
+        if prepare is not None:
+            await prepare(director.store)
+        assert metered.brain is not None and metered.claims is not None  # assemble made them
         tally = RunTally(name, settings.cycle_seconds, settings.paper_starting_cash)
-        return cls(director, exchange, brain, claims, reporter, tally, transport)
+        return cls(
+            director, director.exchange, metered.brain, metered.claims, reporter, tally, transport
+        )
 
     async def cycle(self, approvals: ApprovalPolicy) -> None:
         """One cycle, then the approvals it raised decided by the policy."""
@@ -112,3 +115,22 @@ class BrainRun:
             expired=self.reporter.expired,
             trader=trader,
         )
+
+
+class _Metered:
+    """The wiring's brain factory for a backtest: the brain under test, what it claims recorded
+    (the trader metrics of report.json) and its model calls counted."""
+
+    def __init__(self, inner: BrainUnderTest) -> None:
+        self._inner = inner
+        self.claims: ClaimRecorder | None = None
+        self.brain: MeteredBrain | None = None
+
+    def __call__(self, settings: Settings, store: Store, clock: Clock) -> tuple[Brain, None]:
+        self.claims = ClaimRecorder(
+            self._inner(settings, store, clock),
+            max_contracts=settings.max_order_contracts,
+            max_cost=settings.max_order_cost,
+        )
+        self.brain = MeteredBrain(self.claims)
+        return self.brain, None

@@ -11,12 +11,13 @@ is read in order, so the same recording gives the same report.
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from director.backtest.brain_run import BrainRun
+from director.backtest.brain_run import BrainRun, Prepare
 from director.backtest.runner import (
     MAX_DAYS,
     ApprovalPolicy,
@@ -32,15 +33,14 @@ from director.backtest.runner import (
 )
 from director.backtest.simclock import SimClock
 from director.backtest.tally import BrainResult
-from director.director import Director
+from director.clock import Clock
+from director.exchanges.base import Exchange
 from director.exchanges.replay import ReplayExchange
 from director.models import Opportunity
 from director.recorder.reader import Poll, Recording, RecordingError
+from director.sense import OpportunitySource
 from director.settings import Settings
 from director.store import Store
-
-# Run on each brain's fresh store before its first cycle (e.g. to make other rules active).
-Prepare = Callable[[Store], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -164,17 +164,18 @@ async def _run_brain(
     prepare: Prepare | None,
 ) -> BrainResult:
     clock = SimClock(setup.start)
-    store = await Store.open(settings.db_path)
-    director: Director | None = None
-    client = None
-    try:
-        if prepare is not None:
-            await prepare(store)
-        exchange = ReplayExchange(starting_cash=settings.paper_starting_cash, clock=clock)
-        source = RecordedOpportunities()
-        inner, transport, client = pick_brain(name, settings, store, clock, base)
-        run = BrainRun.open(name, inner, transport, settings, store, exchange, clock, [source])
-        director = run.director
+    exchange = ReplayExchange(starting_cash=settings.paper_starting_cash, clock=clock)
+    source = RecordedOpportunities()
+
+    async def venue(
+        settings: Settings, store: Store, clock: Clock, stack: AsyncExitStack
+    ) -> tuple[Exchange, list[OpportunitySource]]:
+        stack.push_async_callback(exchange.close)
+        return exchange, [source]
+
+    async with AsyncExitStack() as stack:
+        brain, transport = pick_brain(name, settings, base, stack)
+        run = await BrainRun.open(name, brain, transport, settings, clock, stack, venue, prepare)
         for done, poll in enumerate(_polls(recording, config), start=1):
             clock.advance((poll.at - clock()).total_seconds())
             exchange.apply(poll)
@@ -185,13 +186,6 @@ async def _run_brain(
             if progress is not None:
                 progress(name, done, setup.cycles)
         return await _finish(run, exchange)
-    finally:
-        if director is not None:
-            await director.close()
-        else:
-            await store.close()
-        if client is not None:
-            await client.close()
 
 
 async def _finish(run: BrainRun, exchange: ReplayExchange) -> BrainResult:

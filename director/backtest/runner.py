@@ -14,30 +14,33 @@ for the separate `runtime` figures.
 
 from __future__ import annotations
 
+import functools
 import logging
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from director.app import open_paper
 from director.backtest import BRAINS
 from director.backtest.baselines import NaiveBrain, NaiveOnceBrain, NoneBrain
 from director.backtest.brain_run import ApprovalPolicy as ApprovalPolicy
-from director.backtest.brain_run import BrainRun
+from director.backtest.brain_run import BrainRun, BrainUnderTest
 from director.backtest.replay import RecordReplayTransport, ReplayStats, ResponseCache
 from director.backtest.simclock import SimClock
 from director.backtest.tally import BrainResult
 from director.brains.base import Brain
 from director.brains.rules import RulesBrain
-from director.director import Director
+from director.clock import Clock
+from director.exchanges.base import Exchange
 from director.exchanges.paper import PaperExchange
 from director.exchanges.paper_scenarios import scenario_named
-from director.scanners.paper_scanner import PaperScanner
-from director.scanners.sources import ScannerSource
+from director.sense import OpportunitySource
 from director.settings import Settings
 from director.store import Store
 
@@ -247,26 +250,19 @@ async def _run_brain(
     progress: Progress | None,
 ) -> tuple[BrainResult, ReplayStats | None]:
     clock = SimClock(config.start)
-    store = await Store.open(settings.db_path)
-    transport: RecordReplayTransport | None = None
-    client: AsyncAnthropic | None = None
-    director: Director | None = None
-    try:
-        exchange = await PaperExchange.open(
-            store,
-            seed=config.seed,
-            n_markets=settings.paper_markets,
-            starting_cash=settings.paper_starting_cash,
-            clock=clock,
-            scenario=scenario_named(config.scenario),
+    scenario = scenario_named(config.scenario)
+
+    async def venue(
+        settings: Settings, store: Store, clock: Clock, stack: AsyncExitStack
+    ) -> tuple[Exchange, list[OpportunitySource]]:
+        exchange, sources = await open_paper(settings, store, clock, stack, scenario)
+        return exchange, sources
+
+    async with AsyncExitStack() as stack:
+        brain, transport = pick_brain(name, settings, config, stack)
+        run = await BrainRun.open(
+            name, brain, transport, settings, clock, stack, venue, config.prepare
         )
-        if config.prepare is not None:
-            await config.prepare(store)
-        scanner = PaperScanner(exchange, seed=config.seed, scan_seconds=settings.cycle_seconds)
-        inner, transport, client = pick_brain(name, settings, store, clock, config)
-        sources = [ScannerSource("paper-scanner", scanner)]
-        run = BrainRun.open(name, inner, transport, settings, store, exchange, clock, sources)
-        director = run.director
         for done in range(1, setup.cycles + 1):
             await run.cycle(config.approvals)
             if run.refusal is not None:
@@ -274,19 +270,14 @@ async def _run_brain(
             clock.advance(setup.cycle_seconds)
             if progress is not None:
                 progress(name, done, setup.cycles)
-        result = await _finish(run, exchange)
+        result = await _finish(run)
         return result, None if transport is None else transport.stats
-    finally:
-        if director is not None:
-            await director.close()  # closes the brain, the exchange and the store
-        else:
-            await store.close()
-        if client is not None:
-            await client.close()  # and with it the replay transport
 
 
-async def _finish(run: BrainRun, exchange: PaperExchange) -> BrainResult:
+async def _finish(run: BrainRun) -> BrainResult:
     """Mark the book once more after the last cycle, and count trades and fees."""
+    exchange = run.exchange
+    assert isinstance(exchange, PaperExchange)  # the venue of `_run_brain`
     final = await run.director.sense()
     fills = await exchange.get_fills()
     settled = {s.market: s.result for s in await exchange.settlements()}
@@ -297,15 +288,18 @@ async def _finish(run: BrainRun, exchange: PaperExchange) -> BrainResult:
 
 
 def pick_brain(
-    name: str, settings: Settings, store: Store, clock: SimClock, config: BacktestConfig
-) -> tuple[Brain, RecordReplayTransport | None, AsyncAnthropic | None]:
-    """The brain `name`, with the Claude brain's replay transport and client (else None)."""
+    name: str, settings: Settings, config: BacktestConfig, stack: AsyncExitStack
+) -> tuple[BrainUnderTest, RecordReplayTransport | None]:
+    """The brain `name`, and the Claude brain's replay transport (else None). The Claude
+    brain's client is closed with `stack`, after the brain (which only closes clients it made)."""
     if name == "claude":
-        return _claude_brain(settings, store, clock, config)
-    return _offline_brain(name, settings), None, None
+        transport, client = _replay_client(settings, config)
+        stack.push_async_callback(client.close)  # and with it the replay transport
+        return functools.partial(_claude_brain, client=client), transport
+    return functools.partial(_offline_brain, name), None
 
 
-def _offline_brain(name: str, settings: Settings) -> Brain:
+def _offline_brain(name: str, settings: Settings, store: Store, clock: Clock) -> Brain:
     if name == "rules":
         return RulesBrain(settings)
     if name == "naive":
@@ -317,16 +311,12 @@ def _offline_brain(name: str, settings: Settings) -> Brain:
     raise BacktestError(f"unknown brain {name!r}")
 
 
-def _claude_brain(
-    settings: Settings, store: Store, clock: SimClock, config: BacktestConfig
-) -> tuple[Brain, RecordReplayTransport, AsyncAnthropic]:
-    """The same routed Claude brain as live, its HTTP going through the replay cache. The
-    caller closes the returned client (ClaudeBrain only closes clients it made itself)."""
+def _replay_client(
+    settings: Settings, config: BacktestConfig
+) -> tuple[RecordReplayTransport, AsyncAnthropic]:
+    """An SDK client whose HTTP goes through the replay cache."""
     # Imported here: the offline brains need neither the SDK nor its HTTP stack.
     from anthropic import AsyncAnthropic, DefaultAsyncHttpxClient
-
-    from director.brains.claude import ClaudeBrain
-    from director.brains.router import RoutedBrain
 
     transport = RecordReplayTransport(
         ResponseCache(config.replay_dir), allow_network=config.allow_api_spend
@@ -340,6 +330,16 @@ def _claude_brain(
         max_retries=settings.ai_max_retries if config.allow_api_spend else 0,
         http_client=DefaultAsyncHttpxClient(transport=transport),
     )
+    return transport, client
+
+
+def _claude_brain(
+    settings: Settings, store: Store, clock: Clock, *, client: AsyncAnthropic
+) -> Brain:
+    """The same routed Claude brain as live, on `client`."""
+    from director.brains.claude import ClaudeBrain
+    from director.brains.router import RoutedBrain
+
     claude = ClaudeBrain(
         settings,
         ledger=store,
@@ -348,7 +348,6 @@ def _claude_brain(
         # Latency is wall time: pinned so the recorded usage rows don't differ run to run.
         monotonic=lambda: 0.0,
     )
-    routed = RoutedBrain(
+    return RoutedBrain(
         primary=claude, fallback=RulesBrain(settings), ledger=store, settings=settings, clock=clock
     )
-    return routed, transport, client

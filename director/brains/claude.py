@@ -20,20 +20,18 @@ import functools
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from anthropic import AsyncAnthropic
 
 from director.brains.base import ThinkContext, ThinkResult, Tier, UsageLedger, day_start
-from director.brains.claude_errors import BrainUnavailable, clip
+from director.brains.claude_errors import BrainUnavailable
 from director.brains.escalation import escalation_reasons
 from director.brains.plan_parsing import PlanParseError, parse_action, validate_plan
 from director.brains.plan_schema import order_schema, plan_schema
 from director.brains.pricing import PriceTable
 from director.brains.prompt import (
     EXECUTOR_SYSTEM,
-    GuardLimits,
     StateLimits,
     escalation_message,
     executor_message,
@@ -41,6 +39,9 @@ from director.brains.prompt import (
     static_prefix,
 )
 from director.brains.structured import Asker, Calls, Question
+from director.clock import Clock, wall_clock
+from director.describe import clip
+from director.guard import Limits
 from director.models import Action, PlaceOrder, Plan, SystemState
 from director.rulebook import RuleSet
 from director.settings import Settings
@@ -56,10 +57,6 @@ EXECUTOR_MAX_TOKENS = 4_000
 MAX_EXECUTOR_CALLS = 5
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class ClaudeBrain:
     name = "claude"
 
@@ -68,7 +65,7 @@ class ClaudeBrain:
         settings: Settings,
         *,
         ledger: UsageLedger | None = None,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Clock = wall_clock,
         client: AsyncAnthropic | None = None,
         prices: PriceTable | None = None,
         state_limits: StateLimits | None = None,
@@ -77,7 +74,6 @@ class ClaudeBrain:
         self._settings = settings
         self._ledger = ledger
         self._clock = clock
-        self._limits = GuardLimits.from_settings(settings)
         self._state_limits = state_limits or StateLimits()
         self._owns_client = client is None
         self._client = client or _client_from(settings)
@@ -111,6 +107,8 @@ class ClaudeBrain:
         self, state: SystemState, rules: RuleSet, context: ThinkContext, calls: Calls
     ) -> ThinkResult:
         settings = self._settings
+        # The guard's limits under these rules; the executor tier reads them too.
+        self._limits = Limits.from_settings(settings, rules)
         system = static_prefix(rules, self._limits)
         plan, error = await self.asker.ask(
             self._plan_question(

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 import anthropic
 
 from director.brains.base import LLMCall, Tier
+from director.describe import clip, describe_error
 from director.settings import Settings
 
 MISCONFIGURATION_STATUSES = frozenset({400, 401, 403, 404, 413})
@@ -55,7 +56,7 @@ def describe_api_error(
     if isinstance(exc, anthropic.APIConnectionError):
         return f"connection failed{retries}"
     if not isinstance(exc, anthropic.APIStatusError):
-        return clip(f"{type(exc).__name__}: {exc}", 200)
+        return describe_error(exc)
     status = exc.status_code
     detail = _api_message(exc.body)
     said = f": {detail}" if detail else ""
@@ -88,8 +89,3 @@ def _api_message(body: object) -> str:
         if isinstance(error, Mapping) and isinstance(error.get("message"), str):
             return clip(str(error["message"]), 160)
     return ""
-
-
-def clip(text: str, limit: int) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

@@ -20,7 +20,7 @@ from director.brains.claude_errors import BrainUnavailable
 from director.brains.plan_parsing import PlanParseError
 from director.brains.plan_schema import wire_schema
 from director.brains.structured import Calls, Question
-from director.review import Suggestion
+from director.review_suggestion import Suggestion
 from director.rulebook import RuleSet
 from director.settings import Effort
 

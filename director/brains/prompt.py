@@ -11,8 +11,6 @@ the contract here says what the fields mean.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from director.brains.base import RecentAction, ThinkContext
@@ -25,11 +23,11 @@ from director.brains.state_prompt import (
     serialize_state,
 )
 from director.fees import TAKER_FEE_RATE
+from director.guard import Limits
 from director.models import Market, PlaceOrder, Plan, SystemState
 from director.rulebook import RuleSet, Thresholds
-from director.settings import Settings
 
-__all__ = ["GuardLimits", "StateLimits", "serialize_state", "static_prefix"]
+__all__ = ["StateLimits", "headroom", "serialize_state", "static_prefix"]
 
 SYSTEM_PROMPT = """\
 You are the Omega Director, the planning step of an automated trading system on a binary \
@@ -95,25 +93,9 @@ limits given. Answer with one JSON object {price, quantity, reasoning}; keep any
 planner already set."""
 
 
-@dataclass(frozen=True)
-class GuardLimits:
-    """The guard's hard limits, shown to the model so it proposes actions that can pass."""
-
-    max_order_contracts: int
-    max_order_cost: Decimal
-    max_exposure: Decimal
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> GuardLimits:
-        return cls(
-            max_order_contracts=settings.max_order_contracts,
-            max_order_cost=settings.max_order_cost,
-            max_exposure=settings.max_exposure,
-        )
-
-    @property
-    def headroom(self) -> Headroom:
-        return Headroom(max_order_cost=self.max_order_cost, max_exposure=self.max_exposure)
+def headroom(limits: Limits) -> Headroom:
+    """The dollars left under the guard's limits, as the state shows them to the model."""
+    return Headroom(max_order_cost=limits.max_order_cost, max_exposure=limits.max_exposure)
 
 
 # --- the static prefix -------------------------------------------------------------------
@@ -129,7 +111,7 @@ def explained_thresholds(rules: RuleSet) -> str:
     return "\n".join(lines)
 
 
-def static_prefix(rules: RuleSet, limits: GuardLimits) -> str:
+def static_prefix(rules: RuleSet, limits: Limits) -> str:
     """System prompt, rules version, limits and contracts: identical every cycle for the same
     rules version and settings."""
     limit_line = compact(
@@ -160,18 +142,18 @@ def _state(
     state: SystemState,
     limits: StateLimits | None,
     context: ThinkContext | None,
-    guard: GuardLimits | None,
+    guard: Limits | None,
 ) -> str:
     recent: Sequence[RecentAction] = context.recent if context is not None else ()
-    headroom = guard.headroom if guard is not None else None
-    return serialize_state(state, limits, headroom=headroom, recent=recent)
+    room = headroom(guard) if guard is not None else None
+    return serialize_state(state, limits, headroom=room, recent=recent)
 
 
 def planner_message(
     state: SystemState,
     limits: StateLimits | None = None,
     context: ThinkContext | None = None,
-    guard: GuardLimits | None = None,
+    guard: Limits | None = None,
 ) -> str:
     return _state(state, limits, context, guard) + "\n\nDecide this cycle's plan."
 
@@ -181,7 +163,7 @@ def escalation_message(
     proposal: Plan,
     limits: StateLimits | None = None,
     context: ThinkContext | None = None,
-    guard: GuardLimits | None = None,
+    guard: Limits | None = None,
 ) -> str:
     return (
         _state(state, limits, context, guard)
@@ -199,7 +181,7 @@ def executor_message(
     action: PlaceOrder,
     market: Market,
     state: SystemState,
-    limits: GuardLimits,
+    limits: Limits,
 ) -> str:
     details = action.details
     side = details.side
@@ -219,7 +201,7 @@ def executor_message(
         "quantity": details.quantity,
     }
     context: dict[str, Any] = {
-        "headroom": limits.headroom.as_json(state),
+        "headroom": headroom(limits).as_json(state),
         "limits": {
             "max_contracts_per_order": limits.max_order_contracts,
             "max_cost_per_order": num(limits.max_order_cost, 2),

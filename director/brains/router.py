@@ -27,7 +27,6 @@ router only reads spend, so nothing is counted twice.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -41,8 +40,10 @@ from director.brains.base import (
     UsageLedger,
     day_start,
 )
-from director.brains.claude_errors import BrainUnavailable, clip
+from director.brains.claude_errors import BrainUnavailable
 from director.brains.unchanged import fingerprint, has_stale_orders
+from director.clock import Clock, wall_clock
+from director.describe import clip, describe_error
 from director.models import Plan, SystemState
 from director.rulebook import RuleSet
 from director.settings import Settings
@@ -85,10 +86,6 @@ class BrainStatus:
         return f"AI ok; {spend}"
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class RoutedBrain:
     name = "claude"
 
@@ -98,7 +95,7 @@ class RoutedBrain:
         fallback: Brain,
         ledger: UsageLedger,
         settings: Settings,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Clock = wall_clock,
     ) -> None:
         self._primary = primary
         self._fallback = fallback
@@ -175,7 +172,7 @@ class RoutedBrain:
         except Exception as exc:
             # A bug or an SDK surprise must not stop the loop: same path as an outage.
             log.exception("the claude brain failed unexpectedly")
-            reason = clip(f"{type(exc).__name__}: {exc}", 200)
+            reason = describe_error(exc)
             return await self._on_outage(state, rules, context, now, reason, [])
 
         self._recovered(result)
@@ -299,7 +296,7 @@ class RoutedBrain:
             result = await self._fallback.think(state, rules, context)
         except Exception as exc:
             log.exception("the fallback brain failed too")
-            reason = clip(f"{type(exc).__name__}: {exc}", 200)
+            reason = describe_error(exc)
             return ThinkResult(
                 plan=Plan.no_op(f"The fallback brain failed ({reason}); no new orders."),
                 brain=brain,

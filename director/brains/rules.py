@@ -12,6 +12,7 @@ from decimal import ROUND_FLOOR, Decimal
 from director.brains.base import ThinkContext, ThinkResult
 from director.brains.rules_baskets import take_baskets
 from director.fees import fee_per_contract, trade_fee
+from director.guard import MAX_PRICE, MIN_PRICE, Limits
 from director.models import (
     Action,
     CancelOrder,
@@ -47,9 +48,7 @@ class RulesBrain:
     name = "rules"
 
     def __init__(self, settings: Settings) -> None:
-        self._max_contracts = settings.max_order_contracts
-        self._max_cost = settings.max_order_cost
-        self._max_exposure = settings.max_exposure
+        self._settings = settings
 
     async def think(self, state: SystemState, rules: RuleSet, context: ThinkContext) -> ThinkResult:
         return ThinkResult(plan=self.plan(state, rules), brain=self.name)
@@ -59,20 +58,8 @@ class RulesBrain:
 
     def plan(self, state: SystemState, rules: RuleSet) -> Plan:
         t = rules.thresholds
-        notes: list[str] = []
-        actions: list[Action] = []
-        priority = Priority.LOW
-
-        # Rule 4 first: it decides whether rule 2 may run at all.
-        if state.system_health.degraded:
-            notes.append(
-                f"Health degraded ({', '.join(state.system_health.failing)}): rule 4, safe mode "
-                "— only closing positions, no new orders."
-            )
-            priority = Priority.HIGH
-        elif state.safe_mode:
-            reason = f" ({state.safe_mode_reason})" if state.safe_mode_reason else ""
-            notes.append(f"Safe mode is on{reason}: no new orders.")
+        limits = Limits.from_settings(self._settings, rules)
+        notes, priority = _safety_notes(state)
 
         if state.unknown_data:
             # Issue 12: a failed read is a placeholder ($0 cash, no positions), and a risk
@@ -87,64 +74,69 @@ class RulesBrain:
             notes.append(f"Exchange not trading ({state.trading_halt}): nothing to do until then.")
             return Plan(reasoning=" ".join(notes), actions=[], priority=Priority.LOW)
 
+        actions: list[Action] = []
         # Rule 1: preserve capital.
         if state.current_risk_score > t.risk_limit:
-            reduce = self._reduce_positions(state)
-            actions.extend(reduce)
+            actions.extend(self._preserve_capital(state, t.risk_limit, notes))
             priority = Priority.HIGH
-            notes.append(
-                f"Risk {state.current_risk_score:.2f} > {t.risk_limit}: rule 1 applies, "
-                + (
-                    f"halving the {len(reduce)} largest position(s) by exposure."
-                    if reduce
-                    else "but there is no position to reduce; holding off new exposure."
-                )
-            )
-
         # Rule 3: stale orders.
-        stale_before = state.timestamp - timedelta(hours=t.stale_order_hours)
-        stale = [o for o in state.pending_orders if o.created_at < stale_before]
-        for order in stale:
-            actions.append(CancelOrder(details=CancelOrderDetails(order_id=order.order_id)))
-        if stale:
-            notes.append(
-                f"{len(stale)} resting order(s) older than {t.stale_order_hours:g}h: rule 3, "
-                "cancel them."
-            )
-
+        actions.extend(_cancel_stale(state, t.stale_order_hours, notes))
         # Rule 2: opportunities.
+        added = self._new_exposure(state, rules, limits, notes)
+        actions.extend(added)
+        if added and priority is Priority.LOW:
+            priority = Priority.MEDIUM
+
+        if not actions:
+            notes.append("Nothing to do this cycle.")
+        return Plan(reasoning=" ".join(notes), actions=actions, priority=priority)
+
+    def _preserve_capital(
+        self, state: SystemState, risk_limit: float, notes: list[str]
+    ) -> list[Action]:
+        reduce = self._reduce_positions(state)
+        notes.append(
+            f"Risk {state.current_risk_score:.2f} > {risk_limit}: rule 1 applies, "
+            + (
+                f"halving the {len(reduce)} largest position(s) by exposure."
+                if reduce
+                else "but there is no position to reduce; holding off new exposure."
+            )
+        )
+        return reduce
+
+    def _new_exposure(
+        self, state: SystemState, rules: RuleSet, limits: Limits, notes: list[str]
+    ) -> list[Action]:
+        """Rule 2: the opportunities worth taking, then the baskets, when new exposure is
+        allowed at all; what it found and why goes to `notes`."""
+        t = rules.thresholds
         may_add = (
             not state.safe_mode
             and not state.system_health.degraded
             and state.current_risk_score <= t.risk_limit
         )
         opportunities = state.active_opportunities
+        actions: list[Action] = []
         if not opportunities:
             notes.append("No opportunities detected.")
         elif not may_add:
             notes.append(f"{len(opportunities)} opportunities detected; none taken (see above).")
         else:
-            orders, note = self._take_opportunities(state, rules)
+            orders, note = self._take_opportunities(state, rules, limits)
             actions.extend(orders)
             notes.append(note)
-            if orders and priority is Priority.LOW:
-                priority = Priority.MEDIUM
         if may_add and state.basket_opportunities:
             baskets, note = take_baskets(
                 state,
                 t,
-                max_contracts=self._max_contracts,
-                max_cost=self._max_cost,
-                max_exposure=self._max_exposure,
+                max_contracts=limits.max_order_contracts,
+                max_cost=limits.max_order_cost,
+                max_exposure=limits.max_exposure,
             )
             actions.extend(baskets)
             notes.append(note)
-            if baskets and priority is Priority.LOW:
-                priority = Priority.MEDIUM
-
-        if not actions:
-            notes.append("Nothing to do this cycle.")
-        return Plan(reasoning=" ".join(notes), actions=actions, priority=priority)
+        return actions
 
     def _reduce_positions(self, state: SystemState) -> list[Action]:
         # The biggest risks first; at most three per cycle so one bad quote can't dump the book.
@@ -154,7 +146,9 @@ class RulesBrain:
             for p in largest
         ]
 
-    def _take_opportunities(self, state: SystemState, rules: RuleSet) -> tuple[list[Action], str]:
+    def _take_opportunities(
+        self, state: SystemState, rules: RuleSet, limits: Limits
+    ) -> tuple[list[Action], str]:
         t = rules.thresholds
         total = len(state.active_opportunities)
         qualified = [
@@ -192,7 +186,7 @@ class RulesBrain:
         actions: list[Action] = []
         picks: list[str] = []
         for opportunity in fresh:
-            order = self._size(opportunity, state, rules)
+            order = self._size(opportunity, state, rules, limits)
             if order is None:
                 picks.append(f"{opportunity.market}: no quote or too small to size")
                 continue
@@ -207,29 +201,29 @@ class RulesBrain:
         return actions, text
 
     def _size(
-        self, opportunity: Opportunity, state: SystemState, rules: RuleSet
+        self, opportunity: Opportunity, state: SystemState, rules: RuleSet, limits: Limits
     ) -> PlaceOrder | None:
         # SIZING_RULE states this in words for the Claude planner: change both together.
         """A fraction of the Kelly stake, scaled by confidence, within the per-order limits."""
         market = state.markets.get(opportunity.market)
         price = market.ask(opportunity.side) if market else None
-        if price is None or not Decimal("0.01") <= price <= Decimal("0.99"):
+        if price is None or not MIN_PRICE <= price <= MAX_PRICE:
             return None
         # The opportunity's edge is relative to this ask; Kelly for a binary contract bought at
         # p with win probability p + edge is edge / (1 − p).
         kelly = opportunity.edge / (1 - price)
         stake = state.equity * kelly * rules.thresholds.kelly_fraction * opportunity.confidence
-        stake = min(stake, self._max_cost, state.portfolio_cash)
-        headroom = self._max_exposure * state.equity - state.exposure
+        stake = min(stake, limits.max_order_cost, state.portfolio_cash)
+        headroom = limits.max_exposure * state.equity - state.exposure
         stake = min(stake, headroom)
         fees = market.fees if market else None  # the market's own (issue 13), else standard
         if fees is not None and not fees.modelled:
             return None  # the guard would refuse it: a fee schedule we cannot price
         per_contract = price + fee_per_contract(price, fees)
         quantity = int((stake / per_contract).to_integral_value(rounding=ROUND_FLOOR))
-        quantity = min(quantity, self._max_contracts)
+        quantity = min(quantity, limits.max_order_contracts)
         # The fee rounds up to the cent: step down until the whole cost fits.
-        cap = min(self._max_cost, state.portfolio_cash)
+        cap = min(limits.max_order_cost, state.portfolio_cash)
         while (
             quantity > 0
             and price * quantity + trade_fee(quantity, price, fees, at=state.timestamp) > cap
@@ -242,3 +236,30 @@ class RulesBrain:
                 market=opportunity.market, side=opportunity.side, price=price, quantity=quantity
             )
         )
+
+
+def _safety_notes(state: SystemState) -> tuple[list[str], Priority]:
+    """Rule 4 first, since it decides whether rule 2 may run at all; then an operator's safe
+    mode."""
+    if state.system_health.degraded:
+        failing = ", ".join(state.system_health.failing)
+        note = (
+            f"Health degraded ({failing}): rule 4, safe mode "
+            "— only closing positions, no new orders."
+        )
+        return [note], Priority.HIGH
+    if state.safe_mode:
+        reason = f" ({state.safe_mode_reason})" if state.safe_mode_reason else ""
+        return [f"Safe mode is on{reason}: no new orders."], Priority.LOW
+    return [], Priority.LOW
+
+
+def _cancel_stale(state: SystemState, stale_order_hours: float, notes: list[str]) -> list[Action]:
+    """Rule 3: cancel every resting order older than the threshold."""
+    stale_before = state.timestamp - timedelta(hours=stale_order_hours)
+    stale = [o for o in state.pending_orders if o.created_at < stale_before]
+    if stale:
+        notes.append(
+            f"{len(stale)} resting order(s) older than {stale_order_hours:g}h: rule 3, cancel them."
+        )
+    return [CancelOrder(details=CancelOrderDetails(order_id=o.order_id)) for o in stale]

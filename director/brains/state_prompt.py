@@ -23,6 +23,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from director.brains.base import RecentAction
+from director.describe import clip
 from director.fees import fee_per_contract
 from director.models import Market, Opportunity, Order, Position, SystemState
 from director.ticks import describe as describe_grid
@@ -30,6 +31,20 @@ from director.ticks import describe as describe_grid
 UNTRUSTED_OPEN = "<untrusted_data>"
 UNTRUSTED_CLOSE = "</untrusted_data>"
 RECENT_ACTIONS_SHOWN = 12
+OPPORTUNITY_COLUMNS = (
+    "market",
+    "side",
+    "edge",
+    "fee",
+    "net_edge",
+    "conf",
+    "expires_h",
+    "closes_h",
+    "ask",
+    "ask_size",
+    "bid",
+    "flags",
+)
 
 
 @dataclass(frozen=True)
@@ -103,55 +118,58 @@ def serialize_state(
             len(state.pending_orders),
         ),
         "opportunities": _table(
-            [
-                "market",
-                "side",
-                "edge",
-                "fee",
-                "net_edge",
-                "conf",
-                "expires_h",
-                "closes_h",
-                "ask",
-                "ask_size",
-                "bid",
-                "flags",
-            ],
+            list(OPPORTUNITY_COLUMNS),
             [_opportunity_row(o, state.markets.get(o.market), now, flags) for o in top],
             len(live),
         ),
     }
     if len(live) < len(state.active_opportunities):
         body["opportunities"]["expired_not_shown"] = len(state.active_opportunities) - len(live)
+    body.update(_waiting(state, limits, recent))
+    body.update(_shown_markets(state, [p.market for p in positions] + [o.market for o in top]))
+    held = [p.market for p in positions[: limits.titled_positions]]
+    titled = _unique([o.market for o in top] + held)
+    return "STATE OF THE UNION\n" + compact(body) + "\n" + untrusted_block(state, titled, limits)
+
+
+def _waiting(
+    state: SystemState, limits: StateLimits, recent: Sequence[RecentAction]
+) -> dict[str, Any]:
+    """The baskets on offer, what waits for a human or for reconciliation, and what the last
+    cycles did: each only when there is some."""
+    part: dict[str, Any] = {}
     if state.basket_opportunities and limits.baskets:
-        body["baskets"] = _baskets(state, limits.baskets)
+        part["baskets"] = _baskets(state, limits.baskets)
     if state.awaiting_approval:
-        body["awaiting_approval"] = sorted(state.awaiting_approval)
+        part["awaiting_approval"] = sorted(state.awaiting_approval)
     if state.unresolved_orders:
-        body["no_new_orders_on"] = dict(sorted(state.unresolved_orders.items()))
+        part["no_new_orders_on"] = dict(sorted(state.unresolved_orders.items()))
     if recent:
-        body["recent_actions"] = _table(
+        part["recent_actions"] = _table(
             ["cycle", "action", "status", "reason"],
             [
-                [r.cycle_id, r.action, r.status, _clip(r.reason, 100)]
+                [r.cycle_id, r.action, r.status, clip(r.reason, 100)]
                 for r in recent[-RECENT_ACTIONS_SHOWN:]
             ],
             len(recent),
         )
-    shown = [p.market for p in positions] + [o.market for o in top]
+    return part
+
+
+def _shown_markets(state: SystemState, shown: list[str]) -> dict[str, Any]:
+    """Of the markets shown: the grids other than whole cents, and the closed ones."""
+    part: dict[str, Any] = {}
     grids = {
         m: describe_grid(state.markets[m].price_ranges)
         for m in _unique(shown)
         if m in state.markets and state.markets[m].price_ranges
     }
     if any(text != "whole cents" for text in grids.values()):
-        body["tick_grids"] = {m: t for m, t in grids.items() if t != "whole cents"}
+        part["tick_grids"] = {m: t for m, t in grids.items() if t != "whole cents"}
     closed = sorted({m for m in shown if m in state.markets and not state.markets[m].is_open})
     if closed:
-        body["closed_markets"] = closed
-    held = [p.market for p in positions[: limits.titled_positions]]
-    titled = _unique([o.market for o in top] + held)
-    return "STATE OF THE UNION\n" + compact(body) + "\n" + untrusted_block(state, titled, limits)
+        part["closed_markets"] = closed
+    return part
 
 
 def _summary(state: SystemState, headroom: Headroom | None) -> dict[str, Any]:
@@ -235,7 +253,7 @@ def untrusted_block(state: SystemState, markets: Iterable[str], limits: StateLim
             opportunity = state.opportunity(ticker)
             title = opportunity.title if opportunity is not None else ""
         if title:
-            titles[ticker] = _clip(title, limits.title_chars)
+            titles[ticker] = clip(title, limits.title_chars)
     newest = sorted(
         state.news,
         key=lambda n: n.published.timestamp() if n.published else float("-inf"),
@@ -243,7 +261,7 @@ def untrusted_block(state: SystemState, markets: Iterable[str], limits: StateLim
     )
     news = []
     for item in newest[: limits.news]:
-        entry: dict[str, Any] = {"title": _clip(item.title, limits.title_chars * 2)}
+        entry: dict[str, Any] = {"title": clip(item.title, limits.title_chars * 2)}
         if item.matched:
             entry["markets"] = item.matched[:5]
         if item.published is not None:
@@ -348,11 +366,6 @@ def num(value: Decimal | None, places: int) -> int | float | None:
     if len(rounded.as_tuple().digits) > 15:
         return int(rounded.to_integral_value())
     return float(str(rounded))
-
-
-def _clip(text: str, limit: int) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def _unique(items: Iterable[str]) -> list[str]:

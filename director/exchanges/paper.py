@@ -34,11 +34,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import TypeVar
 
+from director.clock import Clock, wall_clock
 from director.exchanges.base import ExchangeError, OrderNotFound
 from director.exchanges.paper_book import (
     AVG_PRICE_STEP,
@@ -46,32 +47,29 @@ from director.exchanges.paper_book import (
     Book,
     PaperAccount,
     Settlement,
-    price_cents,
 )
+from director.exchanges.paper_checks import aware, check_account, checked, same_request
+from director.exchanges.paper_quotes import QuoteCache
 from director.exchanges.paper_scenarios import SCENARIOS, Scenario
 from director.exchanges.paper_sim import (
-    SimMarket,
     Simulator,
     step_of,
 )
 from director.exchanges.paper_store import (
-    fill_from_row,
+    fills_since,
     load_book,
-    market_from_row,
-    order_from_row,
-    settlement_from_row,
+    saved_markets,
+    saved_order,
+    settlements_since,
     write_book,
 )
 from director.models import (
-    CENT,
     Fill,
     Market,
     Order,
-    OrderAction,
     OrderRequest,
     OrderStatus,
     Position,
-    Side,
 )
 from director.store import Store, iso
 
@@ -79,16 +77,7 @@ __all__ = ["PaperAccount", "PaperExchange", "Settlement"]
 
 log = logging.getLogger(__name__)
 
-MAX_ORDER_CONTRACTS = 1_000_000
-MAX_CLIENT_ORDER_ID = 200
-MAX_MARKETS = 20_000
-MAX_STARTING_CASH = Decimal(10) ** 12
-
 T = TypeVar("T")
-
-
-def wall_clock() -> datetime:
-    return datetime.now(UTC)
 
 
 class PaperExchange:
@@ -96,7 +85,7 @@ class PaperExchange:
 
     name = "paper"
 
-    def __init__(self, store: Store, book: Book, clock: Callable[[], datetime]) -> None:
+    def __init__(self, store: Store, book: Book, clock: Clock) -> None:
         """Use `await PaperExchange.open(...)`."""
         self._store = store
         self._book = book
@@ -105,11 +94,7 @@ class PaperExchange:
         self._writing: asyncio.Future[None] | None = None
         self._stale = False
         self._closed = False
-        # Market models of the current step, built on demand: a sense that needs 150 of
-        # 1,000 markets builds 150.
-        self._cache: dict[str, Market] = {}
-        self._snapshot: dict[str, Market] | None = None
-        self._cache_key: tuple[int, int] | None = None
+        self._quotes = QuoteCache()
 
     @classmethod
     async def open(
@@ -119,64 +104,21 @@ class PaperExchange:
         seed: int,
         n_markets: int,
         starting_cash: Decimal,
-        clock: Callable[[], datetime] = wall_clock,
+        clock: Clock = wall_clock,
         scenario: Scenario = SCENARIOS["base"],
     ) -> PaperExchange:
         """The account in `store`, created on first use; later opens continue it (the seed
         and starting cash saved at creation win over the arguments). The scenario is not
         saved: it is the regime of this run (backtests name one; live paper runs `base`)."""
-        if not isinstance(seed, int) or isinstance(seed, bool):
-            raise ValueError(f"seed must be an integer, got {seed!r}")
-        if (
-            not isinstance(n_markets, int)
-            or isinstance(n_markets, bool)
-            or not 1 <= n_markets <= MAX_MARKETS
-        ):
-            raise ValueError(f"n_markets must be an integer in 1..{MAX_MARKETS}, got {n_markets!r}")
-        if (
-            not isinstance(starting_cash, Decimal)
-            or not starting_cash.is_finite()
-            or not 0 < starting_cash <= MAX_STARTING_CASH
-            or starting_cash != starting_cash.quantize(CENT)
-        ):
-            raise ValueError(
-                f"starting_cash must be a whole-cent Decimal in (0, {MAX_STARTING_CASH}]: "
-                f"{starting_cash!r}"
-            )
-        now = _aware(clock())
+        check_account(seed, n_markets, starting_cash)
+        now = aware(clock())
         book = await load_book(store, n_markets)
         create = book is None
         if book is not None:
             book.sim.scenario = scenario
-        if book is None:
-            step = step_of(now)
-            book = Book(
-                sim=Simulator.genesis(seed=seed, n_markets=n_markets, step=step, scenario=scenario),
-                starting_cash=starting_cash,
-                cash=starting_cash,
-                fees_paid=ZERO,
-                realized_pnl=ZERO,
-                origin_step=step,
-                last_now=now,
-                next_order_seq=1,
-                next_fill_seq=1,
-                revision=0,
-                created_at=now,
-                account_dirty=True,
-            )
-            log.info(
-                "paper account created: seed %d, %d markets, $%s", seed, n_markets, starting_cash
-            )
+            _log_continued(book, seed, starting_cash)
         else:
-            if book.sim.seed != seed:
-                log.warning(
-                    "paper account keeps the seed it was created with (%d), not %d",
-                    book.sim.seed,
-                    seed,
-                )
-            if book.starting_cash != starting_cash:
-                log.info("paper account keeps its starting cash $%s", book.starting_cash)
-            log.info("paper account loaded at simulated %s", book.sim.now.isoformat())
+            book = _new_book(seed, n_markets, starting_cash, now, scenario)
         exchange = cls(store, book, clock)
         if create:
             try:
@@ -204,7 +146,7 @@ class PaperExchange:
             book = await self._sync(self._now())
             out = []
             for (ticker, side), holding in sorted(book.holdings.items()):
-                market = self._market(ticker)
+                market = self._quotes.market(book, ticker)
                 out.append(
                     Position(
                         market=ticker,
@@ -223,13 +165,10 @@ class PaperExchange:
 
     async def get_fills(self, since: datetime | None = None) -> list[Fill]:
         """Fills at or after `since` (all when None), oldest first."""
-        start = "" if since is None else iso(_aware(since))
+        start = "" if since is None else iso(aware(since))
         async with self._lock:
             await self._sync(self._now())
-            rows = await self._store.fetch(
-                "SELECT * FROM paper_fills WHERE created_at >= ? ORDER BY seq", (start,)
-            )
-            return [fill_from_row(r) for r in rows]
+            return await fills_since(self._store, start)
 
     async def get_markets(self, tickers: Sequence[str] | None = None) -> list[Market]:
         if isinstance(tickers, str):
@@ -237,27 +176,29 @@ class PaperExchange:
         async with self._lock:
             await self._sync(self._now())
             if tickers is None:
-                return list(self._open_snapshot().values())
+                return list(self._quotes.open_markets(self._book).values())
             wanted = list(dict.fromkeys(tickers))
-            found = {t: m for t in wanted if (m := self._market(t)) is not None}
+            found = {t: m for t in wanted if (m := self._quotes.market(self._book, t)) is not None}
             missing = [t for t in wanted if t not in found and isinstance(t, str)]
             if missing:
-                found.update(await self._saved_markets(missing))
+                found.update(await saved_markets(self._store, missing))
             return [found[t] for t in wanted if t in found]
 
     async def place_order(self, request: OrderRequest) -> Order:
-        request = _checked(request)
+        request = checked(request)
         async with self._lock:
             now = self._now()
             book = await self._sync(now)
             existing = book.resting_by_client(request.client_order_id)
             if existing is None:
-                existing = await self._saved_order("client_order_id", request.client_order_id)
+                existing = await saved_order(
+                    self._store, "client_order_id", request.client_order_id
+                )
             if existing is not None:
-                _same_request(existing, request)
+                same_request(existing, request)
                 return existing
             order = self._mutate(lambda: book.place(request, now))
-            self._cache_key = None  # a taking order moved the quote within the step
+            self._quotes.invalidate()  # a taking order moved the quote within the step
             await self._flush()
             return order
 
@@ -268,7 +209,7 @@ class PaperExchange:
             book = await self._sync(self._now())
             found = book.resting_by_client(client_order_id)
             if found is None:
-                found = await self._saved_order("client_order_id", client_order_id)
+                found = await saved_order(self._store, "client_order_id", client_order_id)
         return found if found is not None and found.market == market else None
 
     async def cancel_order(self, order_id: str) -> Order:
@@ -280,7 +221,7 @@ class PaperExchange:
             now = self._now()
             book = await self._sync(now)
             if order_id not in book.resting:
-                saved = await self._saved_order("order_id", order_id)
+                saved = await saved_order(self._store, "order_id", order_id)
                 if saved is None:
                     raise OrderNotFound(f"no order {order_id}")
                 if saved.status is OrderStatus.CANCELED:
@@ -304,13 +245,13 @@ class PaperExchange:
 
     async def advance_to(self, now: datetime) -> None:
         """Run the simulation up to `now` (a time in the past of the simulation is a no-op)."""
-        now = _aware(now)
+        now = aware(now)
         async with self._lock:
             await self._sync(now)
 
     def markets_snapshot(self) -> dict[str, Market]:
         """Every open market as of the last advance; in memory, no I/O, no advance."""
-        return dict(self._open_snapshot())
+        return dict(self._quotes.open_markets(self._book))
 
     def fair_value(self, ticker: str) -> float | None:
         """The hidden fair YES probability (1.0/0.0 once settled). Privileged: for the paper
@@ -332,19 +273,15 @@ class PaperExchange:
 
     async def settlements(self, since: datetime | None = None) -> list[Settlement]:
         """Markets this account held at their settlement, oldest first."""
-        start = "" if since is None else iso(_aware(since))
+        start = "" if since is None else iso(aware(since))
         async with self._lock:
             await self._sync(self._now())
-            rows = await self._store.fetch(
-                "SELECT * FROM paper_settlements WHERE settled_at >= ? ORDER BY settled_at, market",
-                (start,),
-            )
-            return [settlement_from_row(r) for r in rows]
+            return await settlements_since(self._store, start)
 
     # --- internals -----------------------------------------------------------------------
 
     def _now(self) -> datetime:
-        now = max(_aware(self._clock()), self._book.last_now)
+        now = max(aware(self._clock()), self._book.last_now)
         self._book.last_now = now
         return now
 
@@ -416,100 +353,38 @@ class PaperExchange:
         book.sim.scenario = self._book.sim.scenario
         self._book = book
         self._stale = False
-        self._cache_key = None
-
-    def _fresh_cache(self) -> None:
-        key = (id(self._book), self._book.sim.step)
-        if key != self._cache_key:
-            self._cache.clear()
-            self._snapshot = None
-            self._cache_key = key
-
-    def _open_snapshot(self) -> dict[str, Market]:
-        self._fresh_cache()
-        if self._snapshot is None:
-            self._snapshot = {}
-            for sim_market in self._book.sim.open_markets():
-                market = self._cache.get(sim_market.ticker) or self._public(sim_market)
-                self._snapshot[sim_market.ticker] = self._cache[sim_market.ticker] = market
-        return self._snapshot
-
-    def _market(self, ticker: str) -> Market | None:
-        self._fresh_cache()
-        market = self._cache.get(ticker)
-        if market is None:
-            sim_market = self._book.sim.markets.get(ticker)
-            if sim_market is None:
-                return None
-            market = self._cache[ticker] = self._public(sim_market)
-        return market
-
-    def _public(self, sim_market: SimMarket) -> Market:
-        if not sim_market.is_open:
-            return sim_market.to_market()
-        return sim_market.to_market(self._book.sim.depth(sim_market))
-
-    async def _saved_markets(self, tickers: Iterable[str]) -> dict[str, Market]:
-        found: dict[str, Market] = {}
-        wanted = list(tickers)
-        for start in range(0, len(wanted), 500):  # SQLite's bound-parameter limit
-            chunk = wanted[start : start + 500]
-            rows = await self._store.fetch(
-                f"SELECT * FROM paper_markets WHERE ticker IN ({', '.join('?' for _ in chunk)})",
-                chunk,
-            )
-            for row in rows:
-                found[row["ticker"]] = market_from_row(row).to_market()
-        return found
-
-    async def _saved_order(self, column: str, value: str) -> Order | None:
-        assert column in ("order_id", "client_order_id")
-        row = await self._store.fetch_one(
-            f"SELECT * FROM paper_orders WHERE {column} = ?", (value,)
-        )
-        return None if row is None else order_from_row(row)
+        self._quotes.invalidate()
 
 
-def _aware(ts: object) -> datetime:
-    if not isinstance(ts, datetime) or ts.tzinfo is None:
-        raise ValueError(f"expected an aware datetime, got {ts!r}")
-    return ts.astimezone(UTC)
-
-
-def _checked(request: OrderRequest) -> OrderRequest:
-    """Re-validate a request (it may have been built without validation) and normalize it."""
-    if not isinstance(request, OrderRequest):
-        raise ExchangeError(f"expected an OrderRequest, got {type(request).__name__}")
-    qty = request.quantity
-    if not isinstance(qty, int) or isinstance(qty, bool) or not 1 <= qty <= MAX_ORDER_CONTRACTS:
-        raise ExchangeError(
-            f"quantity must be a whole number of contracts in 1..{MAX_ORDER_CONTRACTS}"
-        )
-    cid = request.client_order_id
-    if not isinstance(cid, str) or not cid.strip() or len(cid) > MAX_CLIENT_ORDER_ID:
-        raise ExchangeError(f"client_order_id must be 1..{MAX_CLIENT_ORDER_ID} characters")
-    if not isinstance(request.market, str) or not request.market:
-        raise ExchangeError("market ticker is missing")
-    try:
-        side, action = Side(request.side), OrderAction(request.action)
-    except ValueError as exc:
-        raise ExchangeError(str(exc)) from None
-    price_cents(request.price)
-    return request.model_copy(update={"side": side, "action": action})
-
-
-def _same_request(order: Order, request: OrderRequest) -> None:
-    """A reused client_order_id must mean the same order: a different one is a caller bug
-    that must not pass silently as 'already placed'."""
-    same = (
-        order.market == request.market
-        and order.side is request.side
-        and order.action is request.action
-        and order.price == request.price
-        and order.quantity == request.quantity
+def _new_book(
+    seed: int, n_markets: int, starting_cash: Decimal, now: datetime, scenario: Scenario
+) -> Book:
+    """A fresh account at `now`'s step, its simulation born from `seed`."""
+    step = step_of(now)
+    book = Book(
+        sim=Simulator.genesis(seed=seed, n_markets=n_markets, step=step, scenario=scenario),
+        starting_cash=starting_cash,
+        cash=starting_cash,
+        fees_paid=ZERO,
+        realized_pnl=ZERO,
+        origin_step=step,
+        last_now=now,
+        next_order_seq=1,
+        next_fill_seq=1,
+        revision=0,
+        created_at=now,
+        account_dirty=True,
     )
-    if not same:
-        raise ExchangeError(
-            f"client_order_id {request.client_order_id} was already used for a different order "
-            f"({order.order_id})"
+    log.info("paper account created: seed %d, %d markets, $%s", seed, n_markets, starting_cash)
+    return book
+
+
+def _log_continued(book: Book, seed: int, starting_cash: Decimal) -> None:
+    """A loaded account keeps what it was created with: say where the arguments differ."""
+    if book.sim.seed != seed:
+        log.warning(
+            "paper account keeps the seed it was created with (%d), not %d", book.sim.seed, seed
         )
+    if book.starting_cash != starting_cash:
+        log.info("paper account keeps its starting cash $%s", book.starting_cash)
+    log.info("paper account loaded at simulated %s", book.sim.now.isoformat())

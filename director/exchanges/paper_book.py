@@ -64,13 +64,6 @@ class PaperAccount:
     positions_cost: Decimal  # what the contracts still held cost
     fees_paid: Decimal
     realized_pnl: Decimal  # from sells and settlements, before fees
-    sim_time: datetime
-
-    @property
-    def balanced(self) -> bool:
-        """The conservation invariant; False would be a bug."""
-        held = self.cash + self.reserved + self.positions_cost
-        return held == self.starting_cash + self.realized_pnl - self.fees_paid
 
 
 @dataclass(frozen=True)
@@ -182,7 +175,6 @@ class Book:
             positions_cost=sum((h.cost for h in self.holdings.values()), ZERO),
             fees_paid=self.fees_paid,
             realized_pnl=self.realized_pnl,
-            sim_time=self.sim.now,
         )
 
     # --- time ----------------------------------------------------------------------------

@@ -47,7 +47,6 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("fat-tails", tail_dof=3, jumps_scale=1.5, jump_size=(0.4, 0.9)),
     )
 }
-STRESS_SCENARIOS = tuple(name for name in SCENARIOS if name != "base")
 
 
 def scenario_named(name: str) -> Scenario:

@@ -67,11 +67,6 @@ class ReplayAccount:
     realized_pnl: Decimal
     starting_cash: Decimal
 
-    @property
-    def balanced(self) -> bool:
-        held = self.cash + self.reserved + self.positions_cost
-        return held == self.starting_cash + self.realized_pnl - self.fees_paid
-
 
 class ReplayExchange:
     """See the module docstring. Not thread-safe; one backtest at a time."""

@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
+from director.clock import Clock, wall_clock
 from director.recorder.feeds import KalshiFeed, MarketFeed, PaperFeed
 from director.recorder.format import SCHEMA_VERSION, Manifest
 from director.recorder.poller import Recorder, RecorderConfig, Sleep, Universe
 from director.recorder.writer import RecordingWriter
 from director.scanners.feed import JsonlFeed
-from director.scanners.sources import FeedSource, ScannerSource
+from director.scanners.sources import FeedSource
 from director.sense import OpportunitySource
 from director.settings import Settings
 
@@ -40,10 +41,6 @@ class RecordOptions:
     out: Path
     every: int | None = None  # default: OMEGA_CYCLE_SECONDS
     polls: int | None = None  # default: never stop
-
-
-def wall_clock() -> datetime:
-    return datetime.now(UTC)
 
 
 def recorder_config(options: RecordOptions, settings: Settings) -> RecorderConfig:
@@ -74,32 +71,30 @@ def manifest_for(feed: MarketFeed, config: RecorderConfig, now: datetime) -> Man
 
 @contextlib.asynccontextmanager
 async def open_venue(
-    settings: Settings, clock: Callable[[], datetime]
+    settings: Settings, clock: Clock
 ) -> AsyncIterator[tuple[MarketFeed, list[OpportunitySource]]]:
     """The feed and the opportunity sources for `settings.exchange`, closed on exit."""
-    closers: list[Callable[[], Awaitable[None]]] = []
-    sources: list[OpportunitySource] = []
-    feed: MarketFeed
+    stack = contextlib.AsyncExitStack()
     try:
         if settings.exchange == "kalshi":
-            feed = _kalshi(settings, clock, sources, closers)
+            feed, sources = _kalshi(settings, clock, stack)
         else:
-            feed = await _paper(settings, clock, sources, closers)
+            feed, sources = await _paper(settings, clock, stack)
         if settings.opportunity_feed is not None:
             sources.append(FeedSource(JsonlFeed(settings.opportunity_feed)))
         yield feed, sources
     finally:
-        for close in reversed(closers):
-            with contextlib.suppress(Exception):
-                await close()
+        try:
+            await stack.aclose()
+        except Exception:
+            # The recording is written and flushed by now: a venue that closes badly is no
+            # reason to fail the command.
+            log.warning("closing the venue failed", exc_info=True)
 
 
 def _kalshi(
-    settings: Settings,
-    clock: Callable[[], datetime],
-    sources: list[OpportunitySource],
-    closers: list[Callable[[], Awaitable[None]]],
-) -> MarketFeed:
+    settings: Settings, clock: Clock, stack: contextlib.AsyncExitStack
+) -> tuple[MarketFeed, list[OpportunitySource]]:
     from director.exchanges.kalshi import KalshiExchange
     from director.scanners.kalshi_scanner import UniverseScanner
     from director.scanners.periodic import PeriodicScanSource
@@ -111,51 +106,31 @@ def _kalshi(
         update={"kalshi_reads_per_second": settings.record_reads_per_second}
     )
     kalshi = KalshiExchange.from_settings(budget, clock=clock)
-    closers.append(kalshi.close)
+    stack.push_async_callback(kalshi.close)
     scanner = UniverseScanner(
         kalshi, clock=clock, validity=timedelta(seconds=settings.scan_seconds)
     )
-    sources.append(PeriodicScanSource("kalshi-scanner", scanner, settings.scan_seconds, clock))
-    return KalshiFeed(kalshi)
+    source = PeriodicScanSource("kalshi-scanner", scanner, settings.scan_seconds, clock)
+    return KalshiFeed(kalshi), [source]
 
 
 async def _paper(
-    settings: Settings,
-    clock: Callable[[], datetime],
-    sources: list[OpportunitySource],
-    closers: list[Callable[[], Awaitable[None]]],
-) -> MarketFeed:
-    from director.exchanges.paper import PaperExchange
-    from director.instance_lock import InstanceLock
-    from director.scanners.paper_scanner import PaperScanner
-    from director.store import Store
+    settings: Settings, clock: Clock, stack: contextlib.AsyncExitStack
+) -> tuple[MarketFeed, list[OpportunitySource]]:
+    # The paper venue lives in the database and has one writer: the live wiring's store, under
+    # the director's instance lock, and its paper venue.
+    from director.app import open_paper, open_store
 
-    store = await Store.open(settings.db_path)
-    closers.append(store.close)
-    lock = InstanceLock.acquire(settings.db_path)  # the paper venue has one writer
-
-    async def release() -> None:
-        lock.release()
-
-    closers.append(release)
-    paper = await PaperExchange.open(
-        store,
-        seed=settings.paper_seed,
-        n_markets=settings.paper_markets,
-        starting_cash=settings.paper_starting_cash,
-        clock=clock,
-    )
-    closers.append(paper.close)
-    scanner = PaperScanner(paper, seed=settings.paper_seed, scan_seconds=settings.cycle_seconds)
-    sources.append(ScannerSource("paper-scanner", scanner))
-    return PaperFeed(paper)
+    store = await open_store(settings, stack)
+    paper, sources = await open_paper(settings, store, clock, stack)
+    return PaperFeed(paper), sources
 
 
 async def record(
     options: RecordOptions,
     settings: Settings,
     *,
-    clock: Callable[[], datetime] = wall_clock,
+    clock: Clock = wall_clock,
     sleep: Sleep | None = None,
 ) -> int:
     """Record until `options.polls` polls are written; returns how many were."""

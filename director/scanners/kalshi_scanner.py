@@ -37,44 +37,34 @@ import time
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
 
 from director.baskets import (
-    Ask,
     BasketPrice,
-    FeeFunction,
     LegBook,
     price_basket,
-    strikes_cover_everything,
 )
+from director.clock import Clock, wall_clock
 from director.exchanges.base import ExchangeError
 from director.exchanges.kalshi.baskets import DEFAULT_MAX_LEGS
 from director.exchanges.kalshi.batch import BOOKS_PER_REQUEST, asks
 from director.exchanges.kalshi.models import KalshiEvent, KalshiMarket, Orderbook, Page
-from director.fees import FeeSchedule, trade_fee
+from director.fees import FeeSchedule
 from director.models import ONE, BasketLeg, BasketOpportunity, Opportunity, Side
+from director.scanners.sure_baskets import (
+    Candidate,
+    fee_on,
+    no_fee,
+    open_legs,
+    sure_sides,
+    top_of_book,
+)
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 ARB_SOURCE = "kalshi-arb"
-ZERO = Decimal(0)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def no_fee(contracts: int, price: Decimal) -> Decimal:
-    """Detection's fee: none, so that no event whose fees might be waived is passed over;
-    pricing charges every leg its market's own schedule."""
-    return ZERO
-
-
-def fee_on(schedule: FeeSchedule, at: datetime) -> FeeFunction:
-    return lambda contracts, price: trade_fee(contracts, price, schedule, at=at)
 
 
 class ScanVenue(Protocol):
@@ -85,15 +75,6 @@ class ScanVenue(Protocol):
     async def get_orderbooks(self, tickers: Sequence[str]) -> dict[str, Orderbook]: ...
 
     async def fee_schedule(self, event: KalshiEvent, market: KalshiMarket) -> FeeSchedule: ...
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A side of an event whose best quotes already make a sure basket: worth its books."""
-
-    event: KalshiEvent
-    side: Side
-    legs: tuple[KalshiMarket, ...]
 
 
 @dataclass(frozen=True)
@@ -148,35 +129,6 @@ class _Tally:
         self.first_error = self.first_error or detail
 
 
-def open_legs(event: KalshiEvent) -> tuple[KalshiMarket, ...] | None:
-    """The legs a basket must buy, or None when no basket over this event can be sure."""
-    if not event.mutually_exclusive or event.bad_markets or not event.markets:
-        return None  # a leg we could not read might be the winner
-    legs: list[KalshiMarket] = []
-    for market in event.markets:
-        if not market.is_binary:
-            return None
-        if market.is_open:
-            legs.append(market)
-        elif market.result is not Side.NO:
-            return None  # a closed leg that has not lost could still be the winner
-    return tuple(legs) if len(legs) >= 2 else None
-
-
-def sure_sides(event: KalshiEvent) -> tuple[Side, ...]:
-    """The sides a basket over this (mutually exclusive) event is sure to pay on."""
-    strikes = [m.strike for m in event.markets]
-    known = [s for s in strikes if s is not None]
-    exhaustive = len(known) == len(strikes) and strikes_cover_everything(known)
-    return (Side.NO, Side.YES) if exhaustive else (Side.NO,)
-
-
-def top_of_book(market: KalshiMarket, side: Side) -> tuple[Ask, ...]:
-    price = market.ask(side)
-    size = market.ask_size(side)
-    return (Ask(price, size),) if price is not None and size > 0 else ()
-
-
 class UniverseScanner:
     name = "kalshi-scanner"
 
@@ -184,7 +136,7 @@ class UniverseScanner:
         self,
         exchange: ScanVenue,
         *,
-        clock: Clock = utc_now,
+        clock: Clock = wall_clock,
         validity: timedelta = timedelta(hours=1),
         min_profit: Decimal = Decimal("0.01"),
         max_contracts: int = 10_000,

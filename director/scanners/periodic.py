@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from director.describe import describe_error
 from director.models import BasketOpportunity, Opportunity
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ class PeriodicScanSource:
             self._finished_at = self.clock()
         except Exception as exc:
             self._failures += 1
-            self._last_error = f"{type(exc).__name__}: {exc}"
+            self._last_error = describe_error(exc)
             log.warning("%s failed: %s", self.name, exc)
 
     def basket_opportunities(self, now: datetime) -> list[BasketOpportunity]:

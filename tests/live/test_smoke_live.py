@@ -19,13 +19,13 @@ from director.brains.plan_parsing import validate_plan
 from director.brains.plan_schema import order_schema, plan_schema
 from director.brains.prompt import (
     EXECUTOR_SYSTEM,
-    GuardLimits,
     escalation_message,
     executor_message,
     planner_message,
     static_prefix,
 )
 from director.brains.structured import Calls, Question
+from director.guard import Limits
 from director.models import PlaceOrder, PlaceOrderDetails, Plan
 from director.rulebook import DEFAULT_RULESET
 from director.settings import load_settings
@@ -49,7 +49,7 @@ def _line(call: LLMCall) -> str:
 async def test_one_call_per_tier_with_the_default_models() -> None:
     settings = load_settings(OMEGA_BRAIN="claude")
     brain = ClaudeBrain(settings, clock=lambda: datetime.now(UTC))
-    limits = GuardLimits.from_settings(settings)
+    limits = Limits.from_settings(settings, DEFAULT_RULESET)
     world = state(
         positions=[position("KXA", 10)],
         opportunities=[opportunity("KXHEAT")],

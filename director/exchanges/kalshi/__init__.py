@@ -30,11 +30,12 @@ from director.exchanges.kalshi.errors import (
 )
 from director.exchanges.kalshi.exchange import KalshiExchange, environment_of
 from director.exchanges.kalshi.execution import book_order, format_price, order_body
-from director.exchanges.kalshi.http import KalshiHttp, KalshiStats, KalshiTuning
+from director.exchanges.kalshi.http import KalshiHttp
 from director.exchanges.kalshi.intents import IntentJournal
 from director.exchanges.kalshi.models import KalshiEvent, KalshiMarket, Level, Orderbook, Page
 from director.exchanges.kalshi.portfolio_models import KalshiPosition, Settlement
 from director.exchanges.kalshi.ratelimit import Backoff, TokenBucket
+from director.exchanges.kalshi.tuning import KalshiStats, KalshiTuning
 
 __all__ = [
     "Backoff",

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from contextlib import aclosing
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
@@ -51,8 +50,6 @@ from director.exchanges.kalshi.execution import order_body
 from director.exchanges.kalshi.http import KalshiHttp
 from director.exchanges.kalshi.models import Orderbook
 from director.exchanges.kalshi.parsing import whole
-from director.exchanges.kalshi.portfolio_models import parse_order
-from director.exchanges.kalshi.responses import OrdersPage
 from director.fees import taker_fee, trade_fee
 from director.models import Market, Order, OrderAction, OrderRequest
 
@@ -107,11 +104,11 @@ class KalshiBaskets:
         self,
         http: KalshiHttp,
         *,
+        find: FindOrder,
         fee_for: FeeFor = standard_fee,
         max_legs: int = DEFAULT_MAX_LEGS,
         subaccount: int = 0,
         before_send: BeforeSend | None = None,
-        find: FindOrder | None = None,
         markets: Quotes | None = None,
     ) -> None:
         self._http = http
@@ -276,20 +273,10 @@ class KalshiBaskets:
         return results
 
     async def _find(self, leg: LegOrder, coid: str) -> LegResult | None:
-        if self._find_order is not None:
-            order = await self._find_order(leg.market, coid)
-            if order is None:
-                return None
-            return LegResult(leg.market, coid, order.order_id, order.filled)
-        params: dict[str, str | int] = {"ticker": leg.market, "limit": 100}
-        async with aclosing(self._http.pages("/portfolio/orders", params, OrdersPage)) as pages:
-            async for page in pages:
-                for raw in page.records():
-                    if raw.get("client_order_id") == coid:
-                        order = parse_order(raw, (leg.side, OrderAction.BUY))
-                        filled = order.filled
-                        return LegResult(leg.market, coid, order.order_id, filled, leg.price)
-        return None
+        order = await self._find_order(leg.market, coid)
+        if order is None:
+            return None
+        return LegResult(leg.market, coid, order.order_id, order.filled)
 
     async def _settle(
         self, legs: Sequence[LegOrder], results: list[LegResult], coid: str, group: str

@@ -14,11 +14,12 @@ from decimal import Decimal
 import httpx
 
 from director.baskets import BasketIntent, BasketResult
+from director.clock import Clock, wall_clock
 from director.exchanges.kalshi.auth import KalshiSigner
 from director.exchanges.kalshi.baskets import KalshiBaskets
 from director.exchanges.kalshi.batch import get_orderbooks
 from director.exchanges.kalshi.execution import Execution
-from director.exchanges.kalshi.http import Clock, KalshiHttp, KalshiStats, KalshiTuning, utc_now
+from director.exchanges.kalshi.http import KalshiHttp
 from director.exchanges.kalshi.intents import IntentBook, IntentJournal, KnownOrders
 from director.exchanges.kalshi.limits import RateLimits
 from director.exchanges.kalshi.market_data import MarketData
@@ -28,6 +29,7 @@ from director.exchanges.kalshi.portfolio_models import KalshiPosition, Settlemen
 from director.exchanges.kalshi.ratelimit import TokenBucket
 from director.exchanges.kalshi.recovery import OrderFinder
 from director.exchanges.kalshi.status import StatusReader
+from director.exchanges.kalshi.tuning import KalshiStats, KalshiTuning
 from director.exchanges.status import VenueStatus
 from director.fees import FeeSchedule
 from director.models import Fill, Market, Order, OrderRequest, Position
@@ -48,7 +50,7 @@ class KalshiExchange:
         *,
         base_url: str,
         signer: KalshiSigner,
-        clock: Clock = utc_now,
+        clock: Clock = wall_clock,
         http: httpx.AsyncClient | None = None,
         reads_per_second: float = 20.0,
         writes_per_second: float = 10.0,
@@ -103,7 +105,7 @@ class KalshiExchange:
         cls,
         settings: Settings,
         *,
-        clock: Clock = utc_now,
+        clock: Clock = wall_clock,
         http: httpx.AsyncClient | None = None,
         tuning: KalshiTuning | None = None,
         journal: IntentJournal | None = None,

@@ -35,7 +35,7 @@ from director.exchanges.kalshi.errors import (
     error_code,
     error_for,
 )
-from director.exchanges.kalshi.http import KalshiHttp, SelfTradePrevention, TimeInForce
+from director.exchanges.kalshi.http import KalshiHttp
 from director.exchanges.kalshi.intents import IntentBook, KnownOrders
 from director.exchanges.kalshi.parsing import check_identifier, whole
 from director.exchanges.kalshi.portfolio import Portfolio
@@ -47,6 +47,7 @@ from director.exchanges.kalshi.portfolio_models import (
 )
 from director.exchanges.kalshi.recovery import OrderFinder
 from director.exchanges.kalshi.status import StatusReader
+from director.exchanges.kalshi.tuning import SelfTradePrevention, TimeInForce
 from director.models import CENT, ONE, Order, OrderAction, OrderRequest, OrderStatus, Side
 
 log = logging.getLogger(__name__)

@@ -16,21 +16,19 @@ and slows everyone sharing the bucket (`TokenBucket.defer`).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import random
-import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping
 from contextlib import aclosing
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
 
+from director.clock import Clock, wall_clock
 from director.exchanges.base import ExchangeError
 from director.exchanges.kalshi.auth import KalshiSigner
 from director.exchanges.kalshi.errors import (
@@ -40,64 +38,21 @@ from director.exchanges.kalshi.errors import (
 )
 from director.exchanges.kalshi.limits import RateLimits, basic_tier, from_account, is_write
 from director.exchanges.kalshi.parsing import mapping
-from director.exchanges.kalshi.ratelimit import Backoff, Monotonic, Sleep, TokenBucket
+from director.exchanges.kalshi.ratelimit import TokenBucket
 from director.exchanges.kalshi.responses import AccountLimits, EndpointCosts, Page, validate
+from director.exchanges.kalshi.tuning import KalshiStats, KalshiTuning
 
 log = logging.getLogger(__name__)
 
 R = TypeVar("R")
 T = TypeVar("T")
 PageT = TypeVar("PageT", bound=Page)
-Clock = Callable[[], datetime]
 Params = Mapping[str, str | int]
 Recover = Callable[[], Awaitable[R | None]]
-TimeInForce = Literal["good_till_canceled", "immediate_or_cancel", "fill_or_kill"]
-SelfTradePrevention = Literal["taker_at_cross", "maker"]
 
 MAX_PAGES = 2000
 LIMITS_PATH = "/account/limits"
 COSTS_PATH = "/account/endpoint_costs"
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class KalshiTuning:
-    """Knobs with production defaults; tests shrink the waits."""
-
-    request_timeout_s: float = 10.0
-    max_attempts: int = 5
-    backoff: Backoff = field(default_factory=Backoff)
-    read_burst: float | None = None
-    write_burst: float | None = None
-    time_in_force: TimeInForce = "good_till_canceled"
-    self_trade_prevention: SelfTradePrevention = "taker_at_cross"
-    seed: int | None = None
-    monotonic: Monotonic = time.monotonic
-    sleep: Sleep = asyncio.sleep
-
-    def __post_init__(self) -> None:
-        if not self.request_timeout_s > 0:
-            raise ValueError("request_timeout_s must be positive")
-        if self.max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
-
-
-@dataclass
-class KalshiStats:
-    requests: int = 0
-    tokens: int = 0  # rate-limit tokens the requests cost (issue 13)
-    retries: int = 0
-    rate_limited: int = 0
-    timeouts: int = 0
-    server_errors: int = 0
-    orders_placed: int = 0
-    orders_recovered: int = 0
-
-    def as_counters(self) -> dict[str, int]:
-        return dict(vars(self))
 
 
 def _tokens(burst_requests: float | None, cost: int) -> float | None:
@@ -140,7 +95,7 @@ class KalshiHttp:
         *,
         base_url: str,
         signer: KalshiSigner,
-        clock: Clock = utc_now,
+        clock: Clock = wall_clock,
         http: httpx.AsyncClient | None = None,
         reads_per_second: float = 20.0,
         writes_per_second: float = 10.0,

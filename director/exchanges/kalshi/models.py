@@ -318,15 +318,6 @@ class Orderbook:
     yes_bids: tuple[Level, ...]
     no_bids: tuple[Level, ...]
 
-    def best_bid(self, side: Side) -> Level | None:
-        levels = self.yes_bids if side is Side.YES else self.no_bids
-        return levels[0] if levels else None
-
-    def best_ask(self, side: Side) -> Level | None:
-        """Cheapest price to buy `side` now, and how many contracts it offers."""
-        opposite = self.best_bid(side.other)
-        return None if opposite is None else Level(ONE - opposite.price, opposite.size)
-
 
 def _levels(raw: Any, field: str) -> tuple[Level, ...]:
     levels: list[Level] = []

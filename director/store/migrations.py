@@ -1,4 +1,4 @@
-"""The database schema: the ordered migrations Store.open applies (PRAGMA user_version says
+"""The database schema: the ordered migrations Database.open applies (PRAGMA user_version says
 which have run)."""
 
 from __future__ import annotations

@@ -18,7 +18,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from director.store import ActionStatus, Store, iso, parse_ts
+from director.models import Action
+from director.store.actions import parse_action
+from director.store.connection import Database, iso, parse_ts
+from director.store.records import ActionStatus, ApprovalStatus
 
 
 class ExecState(StrEnum):
@@ -45,7 +48,7 @@ class OpenOrder:
     state: ExecState  # REQUESTED: never sent; SENT or UNKNOWN: maybe on the exchange
     sent_at: datetime | None
     approval_id: int | None
-    action: dict[str, Any]
+    action: Action | None  # None when the stored action no longer validates
 
     @property
     def maybe_sent(self) -> bool:
@@ -53,7 +56,7 @@ class OpenOrder:
 
 
 async def mark(
-    store: Store,
+    store: Database,
     action_id: int,
     state: ExecState,
     now: datetime,
@@ -85,18 +88,19 @@ async def mark(
     )
 
 
+_OPEN_LIST = ", ".join(f"'{state.value}'" for state in OPEN_STATES)
 _OPEN_SQL = (
     "SELECT a.id, a.cycle_id, a.market, a.client_order_id, a.exec_state, a.sent_at,"
     " a.action_json, p.id AS approval_id FROM actions a"
     " LEFT JOIN approvals p ON p.action_id = a.id"
     " WHERE a.client_order_id IS NOT NULL AND a.market IS NOT NULL"
-    " AND (a.exec_state IN ('requested', 'sent', 'unknown')"
-    "      OR (a.exec_state IS NULL AND a.status = 'sending'))"
+    f" AND (a.exec_state IN ({_OPEN_LIST})"
+    f"      OR (a.exec_state IS NULL AND a.status = '{ActionStatus.SENDING.value}'))"
     " ORDER BY a.id"
 )
 
 
-async def open_orders(store: Store) -> list[OpenOrder]:
+async def open_orders(store: Database) -> list[OpenOrder]:
     """Every order action whose outcome the record does not know, oldest first."""
     found = []
     for row in await store.fetch(_OPEN_SQL):
@@ -111,18 +115,19 @@ async def open_orders(store: Store) -> list[OpenOrder]:
                 state=state,
                 sent_at=parse_ts(row["sent_at"]),
                 approval_id=None if row["approval_id"] is None else int(row["approval_id"]),
-                action=json.loads(row["action_json"]),
+                action=parse_action(row["action_json"]),
             )
         )
     return found
 
 
-async def executing_approvals(store: Store) -> list[tuple[int, int, str | None]]:
+async def executing_approvals(store: Database) -> list[tuple[int, int, str | None]]:
     """(approval id, action id, the action's exec state) of approvals left `executing` or
     `unknown`: pressed, and their execution's end never recorded."""
     rows = await store.fetch(
         "SELECT p.id, p.action_id, a.exec_state FROM approvals p"
         " JOIN actions a ON a.id = p.action_id"
-        " WHERE p.status IN ('executing', 'unknown') ORDER BY p.id"
+        " WHERE p.status IN (?, ?) ORDER BY p.id",
+        (ApprovalStatus.EXECUTING.value, ApprovalStatus.UNKNOWN.value),
     )
     return [(int(r[0]), int(r[1]), None if r[2] is None else str(r[2])) for r in rows]

@@ -1,4 +1,4 @@
-"""Shared pieces for the bot's end-to-end tests (this module holds no tests itself).
+"""Shared pieces for the bot's end-to-end tests (a helper module: it holds no tests).
 
 The real bot (bot.app.OmegaBot, the real PTB Application) talks real HTTP to the Bot API
 stand-in; the real Director runs the real rules brain and guard over a small in-memory venue
@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,8 @@ from director.reporting import Reporter
 from director.rulebook import RuleSet
 from director.settings import Settings
 from director.store import Store
+from tests.builders import order_for
+from tests.clocks import ManualClock, real_time_clock
 from tests.telegram_standin import StoredMessage, TelegramStandIn
 
 OPERATOR = 1001  # the first allowed user: the report chat
@@ -61,19 +63,6 @@ FAST = BotTuning(
 )
 
 
-class Clock:
-    """The director's clock: starts at the real time (Telegram dates are real), moves on demand."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
 def market(ticker: str, title: str = "", ask: str = "0.42", bid: str = "0.40") -> Market:
     return Market(
         ticker=ticker,
@@ -84,7 +73,9 @@ def market(ticker: str, title: str = "", ask: str = "0.42", bid: str = "0.40") -
     )
 
 
-def opportunity(ticker: str, clock: Clock, edge: str = "0.15", conf: str = "0.8") -> Opportunity:
+def opportunity(
+    ticker: str, clock: ManualClock, edge: str = "0.15", conf: str = "0.8"
+) -> Opportunity:
     return Opportunity(
         market=ticker,
         side=Side.YES,
@@ -100,7 +91,9 @@ class BookExchange:
 
     name = "paper"
 
-    def __init__(self, markets: Sequence[Market], cash: str = "1000", clock: Clock | None = None):
+    def __init__(
+        self, markets: Sequence[Market], cash: str = "1000", clock: ManualClock | None = None
+    ):
         self.markets = {m.ticker: m for m in markets}
         self.cash = D(cash)
         self.orders: dict[str, Order] = {}
@@ -108,7 +101,7 @@ class BookExchange:
         self.positions: list[Position] = []
         self.placed: list[OrderRequest] = []
         self._ids = itertools.count(1)
-        self._clock = clock or Clock()
+        self._clock = clock or real_time_clock()
 
     async def get_balance(self) -> Decimal:
         return self.cash
@@ -137,17 +130,7 @@ class BookExchange:
         if cost > self.cash:
             raise ExchangeError("insufficient funds")
         self.cash -= cost
-        order = Order(
-            order_id=f"ord-{next(self._ids)}",
-            client_order_id=request.client_order_id,
-            market=request.market,
-            side=request.side,
-            action=request.action,
-            price=request.price,
-            quantity=request.quantity,
-            remaining=request.quantity,
-            created_at=self._clock(),
-        )
+        order = order_for(request, f"ord-{next(self._ids)}", filled=False, created_at=self._clock())
         self.orders[order.order_id] = order
         self.by_client_id[request.client_order_id] = order.order_id
         self.placed.append(request)
@@ -181,23 +164,36 @@ class ListSource:
         return {"found": len(self.items)}
 
 
+HEAT_TITLE = "Heat wave in July?"
+
+# Auto autonomy with a threshold above the test order's cost: the first cycle executes it.
+AUTO = {"autonomy_setting": "auto", "approval_cost_threshold_setting": "100"}
+
+
+def one_opportunity(clock: ManualClock, title: str = "") -> tuple[BookExchange, ListSource]:
+    """A venue with one open market, KXHEAT, and a scanner that finds an edge in it."""
+    exchange = BookExchange([market("KXHEAT", title=title)], clock=clock)
+    return exchange, ListSource([opportunity("KXHEAT", clock)])
+
+
 class GatedBrain:
     """The rules brain behind a gate: think() waits until the test opens it (a slow AI call)."""
 
     name = "gated-rules"
 
-    def __init__(self, settings: Settings, *, delay_s: float | None = None) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.rules = RulesBrain(settings)
-        self.gate = asyncio.Event()
+        self.gate = asyncio.Event()  # open until a test clears it
+        self.gate.set()
         self.entered = asyncio.Event()
-        self.delay_s = delay_s
-        if delay_s is None:
-            self.gate.set()
+
+    def hold(self) -> None:
+        """From the next think() on: set `entered` there and wait until `gate` is set."""
+        self.gate.clear()
+        self.entered.clear()
 
     async def think(self, state: SystemState, rules: RuleSet, context: ThinkContext) -> ThinkResult:
         self.entered.set()
-        if self.delay_s is not None:
-            await asyncio.sleep(self.delay_s)
         await self.gate.wait()
         result = await self.rules.think(state, rules, context)
         result.brain = self.name
@@ -228,7 +224,7 @@ class Harness:
     bot: OmegaBot
     director: Director
     exchange: BookExchange
-    clock: Clock
+    clock: ManualClock
     source: ListSource
     stop: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -286,7 +282,7 @@ async def running_bot(
     settings: Settings,
     *,
     exchange: BookExchange,
-    clock: Clock,
+    clock: ManualClock,
     source: ListSource | None = None,
     brain: Any = None,
     first_cycle: bool = True,

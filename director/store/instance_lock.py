@@ -20,7 +20,7 @@ import logging
 import os
 from pathlib import Path
 
-from director.store import StoreError
+from director.store.connection import StoreError
 
 log = logging.getLogger(__name__)
 

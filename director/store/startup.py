@@ -12,8 +12,9 @@ import logging
 import sqlite3
 from pathlib import Path
 
-from director.instance_lock import InstanceLock
-from director.store import Store, StoreError
+from director.store.connection import StoreError
+from director.store.facade import Store
+from director.store.instance_lock import InstanceLock
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,8 @@ from datetime import datetime
 
 import aiosqlite
 
-from director.store import Store, iso
+from director.store.connection import Database, iso
+from director.store.records import CycleStatus
 
 # The cycle that holds actions taken between cycles. Cycle ids from AUTOINCREMENT start at 1
 # and its start is the epoch, so it sorts before every real cycle by id and by time.
@@ -37,7 +38,7 @@ class SubmissionRow:
 
 
 class SubmissionLog:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Database) -> None:
         self.store = store
         self._outside_ready = False
 
@@ -46,8 +47,8 @@ class SubmissionLog:
             return
         await self.store.execute(
             "INSERT OR IGNORE INTO cycles (id, started_at, finished_at, trigger, status)"
-            " VALUES (?, ?, ?, 'outside', 'outside')",
-            (OUTSIDE_CYCLE, _EPOCH, _EPOCH),
+            " VALUES (?, ?, ?, 'outside', ?)",
+            (OUTSIDE_CYCLE, _EPOCH, _EPOCH, CycleStatus.OUTSIDE.value),
         )
         self._outside_ready = True
 
