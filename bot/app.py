@@ -174,10 +174,11 @@ class OmegaBot:
         cls,
         settings: Settings,
         *,
+        director_factory: DirectorFactory,
         tuning: BotTuning | None = None,
-        director_factory: DirectorFactory | None = None,
     ) -> OmegaBot:
-        """Build everything; nothing talks to Telegram yet."""
+        """Build everything; nothing talks to Telegram yet. `director_factory` builds the
+        engine around the bot's reporter (the wiring is omega/cli.py's, not the bot's)."""
         tuning = tuning or BotTuning()
         application = build_application(settings, tuning)
         chat_id = settings.report_chat_id
@@ -192,10 +193,7 @@ class OmegaBot:
             report=settings.report,
             digest_hours=settings.report_digest_hours,
         )
-        if director_factory is None:
-            director: DirectorPort = await _build_real_director(settings, reporter)
-        else:
-            director = await director_factory(reporter)
+        director = await director_factory(reporter)
         reporter.bind(director.queries, director.clock)
         return cls(application, director, reporter, outbox, sender, tuning)
 
@@ -323,14 +321,6 @@ class OmegaBot:
         log.info("Telegram bot stopped")
 
 
-async def _build_real_director(settings: Settings, reporter: Reporter) -> DirectorPort:
-    from director.app import build_director
-
-    # With the scripts' local API, when OMEGA_API_TOKEN is set.
-    director: DirectorPort = await build_director(settings, reporter, local_api=True)
-    return director
-
-
 def _describe(update: object) -> str:
     if isinstance(update, Update):
         user = update.effective_user
@@ -344,9 +334,9 @@ def _describe(update: object) -> str:
 async def serve(
     settings: Settings,
     *,
+    director_factory: DirectorFactory,
     stop: asyncio.Event | None = None,
     tuning: BotTuning | None = None,
-    director_factory: DirectorFactory | None = None,
     on_started: Callable[[OmegaBot], None] | None = None,
 ) -> None:
     """Run the bot until `stop` is set or SIGTERM/SIGINT arrives."""
@@ -386,6 +376,6 @@ def _stopper(stop: asyncio.Event, signum: signal.Signals) -> Callable[[], None]:
     return handle
 
 
-def run_bot(settings: Settings) -> None:
+def run_bot(settings: Settings, director_factory: DirectorFactory) -> None:
     """`omega-director run` with TELEGRAM_BOT_TOKEN set."""
-    asyncio.run(serve(settings))
+    asyncio.run(serve(settings, director_factory=director_factory))

@@ -214,7 +214,8 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     if settings.telegram_bot_token is not None:
         from bot.app import run_bot
 
-        run_bot(settings)
+        # With the scripts' local API, when OMEGA_API_TOKEN is set.
+        run_bot(settings, lambda reporter: build_director(settings, reporter, local_api=True))
         return 0
     return asyncio.run(_console(settings, args.cycles, args.interval))
 

@@ -42,6 +42,7 @@ from director.settings import Settings
 from director.store import Store
 from tests.builders import order_for
 from tests.clocks import ManualClock, real_time_clock
+from tests.fakes import ListSource
 from tests.telegram_standin import StoredMessage, TelegramStandIn
 
 OPERATOR = 1001  # the first allowed user: the report chat
@@ -147,21 +148,6 @@ class BookExchange:
 
     async def close(self) -> None:
         return None
-
-
-class ListSource:
-    """Opportunities a test sets directly."""
-
-    name = "test-scanner"
-
-    def __init__(self, opportunities: Sequence[Opportunity] = ()) -> None:
-        self.items = list(opportunities)
-
-    async def opportunities(self, now: datetime) -> list[Opportunity]:
-        return list(self.items)
-
-    def counters(self) -> dict[str, int]:
-        return {"found": len(self.items)}
 
 
 HEAT_TITLE = "Heat wave in July?"

@@ -107,16 +107,19 @@ class FakeExchange:
 
 
 class ListSource:
+    """Opportunities a test sets directly (a list given is kept, not copied: the test may
+    change it between cycles)."""
+
     name = "test-scanner"
 
-    def __init__(self, opportunities: list[Opportunity]) -> None:
-        self.items = opportunities
+    def __init__(self, opportunities: Sequence[Opportunity] = ()) -> None:
+        self.items = opportunities if isinstance(opportunities, list) else list(opportunities)
 
     async def opportunities(self, now: datetime) -> list[Opportunity]:
-        return self.items
+        return list(self.items)
 
     def counters(self) -> dict[str, int]:
-        return {}
+        return {"found": len(self.items)}
 
 
 class ScriptedBrain:

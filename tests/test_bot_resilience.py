@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.app import OmegaBot, serve
+from director.app import build_director
 from director.brains.base import ThinkContext, ThinkResult
 from director.brains.rules import RulesBrain
 from director.director import Director
@@ -137,7 +138,11 @@ async def test_telegram_hanging_never_holds_a_cycle_and_the_bot_recovers(
         # The cycle finishes and is recorded while its report waits on a hung Telegram.
         await eventually(lambda: _finished(h.director, 2), what="cycle 2 recorded")
         await h.bot.runner.wait()
-        assert any(r.outcome == "hang" for r in tg.requests)
+        # The report goes out through the outbox's worker, which may not have reached the
+        # hung server yet when the cycle is recorded.
+        await tg.wait_for(
+            lambda: any(r.outcome == "hang" for r in tg.requests), what="a hung Bot API call"
+        )
 
         tg.heal()
         reply = await h.command("/help")
@@ -311,7 +316,11 @@ async def test_a_rejected_token_stops_start_up_with_a_clear_line(
 ) -> None:
     settings = make_settings(tg, tmp_path / "omega.db", telegram_bot_token="1:wrong")
     with pytest.raises(SettingsError, match="TELEGRAM_BOT_TOKEN: Telegram rejected the token"):
-        await serve(settings, tuning=FAST)
+        await serve(
+            settings,
+            tuning=FAST,
+            director_factory=lambda reporter: build_director(settings, reporter),
+        )
 
 
 async def _cycles(db_path: Path) -> int:
