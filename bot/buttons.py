@@ -23,6 +23,7 @@ from bot.port import DirectorPort
 from bot.render import render_decision, render_recorded
 from bot.render_review import render_review_decision
 from bot.send import Sender
+from director.face import ApprovalStatus, ReviewStatus
 from director.reporting import ApprovalDecision
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,15 @@ P = TypeVar("P", bound=Press)
 PressHandler = Callable[[CallbackQuery, str, P], Awaitable[None]]
 PtbCallback = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
 # Statuses a press can leave an approval in that say what happened to it.
-_SETTLED = frozenset({"approved", "rejected", "blocked", "failed", "expired"})
+_SETTLED = frozenset(
+    {
+        ApprovalStatus.APPROVED,
+        ApprovalStatus.REJECTED,
+        ApprovalStatus.BLOCKED,
+        ApprovalStatus.FAILED,
+        ApprovalStatus.EXPIRED,
+    }
+)
 
 
 def pressed(
@@ -98,7 +107,7 @@ class Buttons:
         except Exception:
             log.exception("could not read approval #%d back", decision.approval_id)
             record = None
-        if record is None or record.status.value in ("pending", "executing"):
+        if record is None or record.status in (ApprovalStatus.PENDING, ApprovalStatus.EXECUTING):
             text = render_decision(decision)
         else:
             text = render_recorded(record, decision.description)
@@ -138,7 +147,7 @@ class Buttons:
         # rules): that press decided it. A later press decided nothing and edits nothing.
         settled_here = decision.ok or (
             record is not None
-            and record.status in ("failed", "superseded")
+            and record.status in (ReviewStatus.FAILED, ReviewStatus.SUPERSEDED)
             and record.decided_by == who
         )
         if settled_here and query.message is not None:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from director.face import ApprovalRecord, CycleRecord
+from director.face import ActionStatus, ApprovalRecord, ApprovalStatus, CycleRecord
 from director.reporting import ActionOutcome, ApprovalDecision, ApprovalRequest, CycleReport
 
 MAX_LISTED = 15  # rows per list in /state; the rest are counted
@@ -71,32 +71,32 @@ def until(ts: datetime, now: datetime) -> str:
 
 # --- cycle reports -------------------------------------------------------------------------
 
-_STATUS_ICONS = {
-    "executed": "✅",
-    "approved": "✅",
-    "failed": "❌",
-    "blocked": "⛔",
-    "awaiting_approval": "⏳",
-    "observed": "👁",
-    "rejected": "🚫",
-    "expired": "⌛",
-    "skipped": "▫️",
+_STATUS_ICONS: dict[str, str] = {
+    ActionStatus.EXECUTED: "✅",
+    ActionStatus.APPROVED: "✅",
+    ActionStatus.FAILED: "❌",
+    ActionStatus.BLOCKED: "⛔",
+    ActionStatus.AWAITING_APPROVAL: "⏳",
+    ActionStatus.OBSERVED: "👁",
+    ActionStatus.REJECTED: "🚫",
+    ActionStatus.EXPIRED: "⌛",
+    ActionStatus.SKIPPED: "▫️",
 }
 
 
 def render_outcome(outcome: ActionOutcome) -> str:
     icon = _STATUS_ICONS.get(outcome.status, "•")
     what = f"<code>{esc(outcome.description)}</code>"
-    if outcome.status == "executed":
+    if outcome.status == ActionStatus.EXECUTED:
         line = f"{icon} {what} executed" + (f": {esc(outcome.detail)}" if outcome.detail else "")
-    elif outcome.status == "failed":
+    elif outcome.status == ActionStatus.FAILED:
         line = f"{icon} {what} <b>failed</b>: {esc(outcome.detail or outcome.reason)}"
-    elif outcome.status == "blocked":
+    elif outcome.status == ActionStatus.BLOCKED:
         line = f"{icon} {what} <b>blocked</b>: {esc(outcome.reason)}"
-    elif outcome.status == "awaiting_approval":
+    elif outcome.status == ActionStatus.AWAITING_APPROVAL:
         number = f" #{esc(outcome.approval_id)}" if outcome.approval_id is not None else ""
         line = f"{icon} {what} <b>waiting for approval{number}</b>: {esc(outcome.reason)}"
-    elif outcome.status == "observed":
+    elif outcome.status == ActionStatus.OBSERVED:
         line = f"{icon} {what} observed only: {esc(outcome.reason)}"
     else:
         status = esc(outcome.status)
@@ -195,14 +195,14 @@ def render_approval_request(request: ApprovalRequest) -> str:
     return "\n".join(lines)
 
 
-_DECISION_HEADS = {
-    "approved": "✅ Approved",
-    "rejected": "🚫 Rejected",
-    "expired": "⌛ Expired",
-    "blocked": "⛔ Blocked on re-check",
-    "failed": "❌ Approved, but failed",
-    "executing": "⏳ Executing",
-    "unknown": "❓ Sent, outcome being checked",
+_DECISION_HEADS: dict[str, str] = {
+    ApprovalStatus.APPROVED: "✅ Approved",
+    ApprovalStatus.REJECTED: "🚫 Rejected",
+    ApprovalStatus.EXPIRED: "⌛ Expired",
+    ApprovalStatus.BLOCKED: "⛔ Blocked on re-check",
+    ApprovalStatus.FAILED: "❌ Approved, but failed",
+    ApprovalStatus.EXECUTING: "⏳ Executing",
+    ApprovalStatus.UNKNOWN: "❓ Sent, outcome being checked",
 }
 
 
@@ -227,11 +227,11 @@ def render_recorded(record: ApprovalRecord, description: str) -> str:
     if description:
         lines.append(f"<code>{esc(description)}</code>")
     by = record.decided_by
-    if status == "approved":
+    if status == ApprovalStatus.APPROVED:
         lines.append(f"Approved by {esc(by)}: {esc(record.result or '')}")
-    elif status == "rejected":
+    elif status == ApprovalStatus.REJECTED:
         lines.append(f"Rejected by {esc(by)}.")
-    elif status == "expired":
+    elif status == ApprovalStatus.EXPIRED:
         lines.append(f"Expired at {stamp(record.expires_at)}: not executed.")
     else:
         lines.append(esc(record.result or status))

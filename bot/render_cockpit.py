@@ -18,6 +18,7 @@ from director.face import (
     PositionView,
     StoryLine,
     Submission,
+    SubmissionStatus,
 )
 
 # --- /panic ---------------------------------------------------------------------------------
@@ -284,16 +285,16 @@ def render_story(market: str, story: Sequence[StoryLine]) -> str:
 
 # --- /close, /cancel -----------------------------------------------------------------------
 
-_SUBMISSION_HEADS = {
-    "executed": "✅ Done",
-    "awaiting_approval": "⏳ Waiting for approval",
-    "blocked": "⛔ Blocked",
-    "duplicate": "♻️ Already asked",
+_SUBMISSION_HEADS: dict[str, str] = {
+    SubmissionStatus.EXECUTED: "✅ Done",
+    SubmissionStatus.AWAITING_APPROVAL: "⏳ Waiting for approval",
+    SubmissionStatus.BLOCKED: "⛔ Blocked",
+    SubmissionStatus.DUPLICATE: "♻️ Already asked",
 }
 
 
 def render_submission(submission: Submission, by: str) -> str:
-    head = _SUBMISSION_HEADS.get(submission.status.value, esc(submission.status.value))
+    head = _SUBMISSION_HEADS.get(submission.status, esc(submission.status.value))
     lines = [f"<b>{head}</b>: <code>{esc(submission.description)}</code>"]
     lines.append(esc(submission.reason))
     if submission.approval_id is not None:

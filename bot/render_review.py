@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 
 from bot.render import esc, stamp, usd
-from director.face import ReviewRecord
+from director.face import ReviewRecord, ReviewStatus
 from director.review import ReviewDecision, ReviewReport
 from director.review_stats import Bucket
 from director.review_suggestion import Suggestion, rules_diff
@@ -198,12 +198,12 @@ def _suggestion_lines(suggestion: Suggestion) -> list[str]:
     return lines
 
 
-_REVIEW_HEADS = {
-    "applied": "✅ Applied",
-    "dismissed": "🗑 Dismissed",
-    "failed": "❌ Not applied",
-    "superseded": "⏭ Superseded",
-    "applying": "⏳ Applying",
+_REVIEW_HEADS: dict[str, str] = {
+    ReviewStatus.APPLIED: "✅ Applied",
+    ReviewStatus.DISMISSED: "🗑 Dismissed",
+    ReviewStatus.FAILED: "❌ Not applied",
+    ReviewStatus.SUPERSEDED: "⏭ Superseded",
+    ReviewStatus.APPLYING: "⏳ Applying",
 }
 
 

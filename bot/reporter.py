@@ -23,13 +23,15 @@ from bot.render import esc, render_approval_request, render_cycle_report, render
 from bot.render_cockpit import fate_summary, render_approval_card
 from bot.send import Sender
 from director.clock import Clock, wall_clock
-from director.face import ApprovalCard, ApprovalRecord
+from director.face import ActionStatus, ApprovalCard, ApprovalRecord
 from director.reporting import ApprovalDecision, ApprovalRequest, CycleReport
 
 log = logging.getLogger(__name__)
 
 LOUD_AGAIN_AFTER = timedelta(hours=24)
-_LOUD_STATUSES = frozenset({"blocked", "failed", "awaiting_approval"})
+_LOUD_STATUSES = frozenset(
+    {ActionStatus.BLOCKED, ActionStatus.FAILED, ActionStatus.AWAITING_APPROVAL}
+)
 ReportMode = Literal["every", "actions", "digest"]
 
 

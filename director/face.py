@@ -11,13 +11,16 @@ from director.cards import ApprovalCard
 from director.director import CycleInProgress, PanicResult
 from director.pnl import PeriodPnl, PositionView
 from director.queries import ApprovalRecord, CycleRecord, LimitsView, Queries, ReviewRecord
+from director.store.records import ActionStatus, ApprovalStatus, ReviewStatus
 from director.submit import Submission, SubmissionError, SubmissionStatus
 from director.why import Answer, StoryLine
 
 __all__ = [
+    "ActionStatus",
     "Answer",
     "ApprovalCard",
     "ApprovalRecord",
+    "ApprovalStatus",
     "CycleInProgress",
     "CycleRecord",
     "LimitsView",
@@ -26,6 +29,7 @@ __all__ = [
     "PositionView",
     "Queries",
     "ReviewRecord",
+    "ReviewStatus",
     "StoryLine",
     "Submission",
     "SubmissionError",
