@@ -313,6 +313,8 @@ class OmegaBot:
             self.reviews.stop(self.tuning.shutdown_grace_seconds),
         )
         if self.connected.is_set():
+            # Routine cycles folded since the last digest are not lost to a restart.
+            self.reporter.flush_digest(self.director.clock())
             self.reporter.notify("🔴 <b>Omega Director stopping</b>.", "offline notice")
         await self.outbox.close(self.tuning.outbox_drain_seconds)
         with contextlib.suppress(TelegramError):

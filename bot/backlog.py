@@ -27,7 +27,7 @@ from bot.table import addressed_elsewhere
 
 log = logging.getLogger(__name__)
 
-MAX_PAGES = 10  # 100 updates a page: a day of chatter; older ones are confirmed unread
+PAGE = 100  # the most getUpdates returns at once
 
 
 @dataclass
@@ -38,18 +38,19 @@ class Backlog:
 
 
 async def fetch_backlog(bot: Bot) -> list[Update]:
-    """Every update waiting for us, oldest first, and confirm them (so none is seen twice)."""
-    updates: list[Update] = []
+    """Every command waiting for us, oldest first, and confirm every update read (so none is
+    seen twice). All pages are read, however many: one left unread would reach polling and run
+    as a fresh command. Only commands are kept; Telegram holds updates for 24 hours at most."""
+    commands: list[Update] = []
     offset = 0
-    for _ in range(MAX_PAGES):
-        page = await bot.get_updates(offset=offset, timeout=0, limit=100)
-        if not page:
-            break
-        updates.extend(page)
+    while page := await bot.get_updates(offset=offset, timeout=0, limit=PAGE):
+        commands.extend(u for u in page if u.message and (u.message.text or "").startswith("/"))
+        if page[-1].update_id < offset:
+            break  # a server that does not move past the offset: stop rather than spin
         offset = page[-1].update_id + 1
     if offset:
         await bot.get_updates(offset=offset, timeout=0, limit=1)
-    return updates
+    return commands
 
 
 def sort_backlog(updates: Sequence[Update], auth: Authorizer, bot_username: str | None) -> Backlog:

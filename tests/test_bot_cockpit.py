@@ -259,6 +259,24 @@ async def test_a_panic_sent_while_the_bot_was_down_is_honoured_at_start(
         assert not await h.director.queries.paused()
 
 
+async def test_a_backlog_longer_than_many_pages_is_read_to_its_end(
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
+) -> None:
+    settings = make_settings(tg, tmp_path / "omega.db")
+    async with running_bot(tg, settings, exchange=BookExchange([]), clock=clock):
+        pass
+    # Down for long: 1,200 messages of chatter, then an operator's /pause, the newest of all.
+    for i in range(1200):
+        tg.send_command(DEPUTY, f"note {i}")
+    tg.send_command(OPERATOR, "/pause")
+    async with running_bot(tg, settings, exchange=BookExchange([]), clock=clock) as h:
+        dropped = await tg.wait_for_message("While I was down you sent", chat_id=OPERATOR)
+        assert "/pause" in dropped.text and "Not run" in dropped.text
+        # Declined, never run late as if it were fresh: polling starts past it.
+        assert not await h.director.queries.paused()
+        assert tg.pending_updates == 0
+
+
 # --- decided once --------------------------------------------------------------------------
 
 

@@ -149,6 +149,17 @@ async def test_telegram_hanging_never_holds_a_cycle_and_the_bot_recovers(
         assert "Commands" in reply.text
 
 
+async def test_a_digest_in_progress_is_sent_before_the_bot_stops(
+    tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
+) -> None:
+    settings = make_settings(tg, tmp_path / "omega.db", report="digest")
+    async with running_bot(tg, settings, exchange=BookExchange([]), clock=clock):
+        # The first cycle (run at start) is routine: folded, not sent.
+        assert not any("Digest" in m.text for m in tg.bot_messages(OPERATOR))
+    [digest] = [m for m in tg.bot_messages(OPERATOR) if "Digest" in m.text]
+    assert "1 routine cycle(s)" in digest.text and "#1 " in digest.text
+
+
 async def test_commands_are_answered_while_a_cycle_is_thinking(
     tg: TelegramStandIn, tmp_path: Path, clock: ManualClock
 ) -> None:
