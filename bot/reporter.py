@@ -237,10 +237,10 @@ class TelegramReporter:
         remember where it is: the newest copy is the one an expiry edits. /pending uses it."""
         chat_id = self._chat_id if chat_id is None else chat_id
         text, halvable = await self._card(request)
-        sent = await self._sender.send_html(
+        sent = await self._sender.send_whole_html(
             chat_id, text, reply_markup=approval_keyboard(request.approval_id, halvable=halvable)
         )
-        if not sent:
+        if sent is None:
             log.warning(
                 "approval #%d request not delivered; re-sent when Telegram is back (and /pending)",
                 request.approval_id,
@@ -250,7 +250,7 @@ class TelegramReporter:
             log.error("approval #%d: no engine bound; its message can't be edited later",
                       request.approval_id)  # fmt: skip
             return True
-        await self._engine.set_approval_message(request.approval_id, chat_id, sent[-1].message_id)
+        await self._engine.set_approval_message(request.approval_id, chat_id, sent.message_id)
         return True
 
     async def _settle(self, decision: ApprovalDecision) -> None:

@@ -102,6 +102,21 @@ class Sender:
 
         Returns the messages sent; an empty list when Telegram could not be reached.
         """
+        sent, _ = await self._send_parts(chat_id, text, reply_markup, quiet)
+        return sent
+
+    async def send_whole_html(
+        self, chat_id: int, text: str, *, reply_markup: ReplyMarkup
+    ) -> Message | None:
+        """Send `text` with its keyboard on the last part; that last message, or None unless
+        every part arrived: a message whose keyboard was lost is not delivered, and must be
+        sent again (an approval request's buttons)."""
+        sent, whole = await self._send_parts(chat_id, text, reply_markup, quiet=False)
+        return sent[-1] if whole and sent else None
+
+    async def _send_parts(
+        self, chat_id: int, text: str, reply_markup: ReplyMarkup | None, quiet: bool
+    ) -> tuple[list[Message], bool]:
         try:
             chunks = split_html(text, self._limit)
         except ValueError:
@@ -119,9 +134,9 @@ class Sender:
                         len(chunks) - number,
                         chat_id,
                     )
-                break
+                return sent, False
             sent.append(message)
-        return sent
+        return sent, True
 
     async def _send_chunk(
         self, chat_id: int, chunk: str, markup: ReplyMarkup | None, quiet: bool

@@ -102,6 +102,7 @@ class _Fault:
     status: int = 500
     methods: frozenset[str] | None = None
     remaining: int | None = None  # answer this many requests so, then heal by itself
+    after: int = 0  # let this many requests through first
     retry_after: int = 1
 
     def applies(self, method: str) -> bool:
@@ -213,12 +214,18 @@ class TelegramStandIn:
             self._fault = _Fault("hang", methods=None if methods is None else frozenset(methods))
 
     def fail_next(
-        self, count: int, status: int = 502, methods: Iterable[str] | None = None
+        self,
+        count: int,
+        status: int = 502,
+        methods: Iterable[str] | None = None,
+        *,
+        after: int = 0,
     ) -> None:
-        """Answer the next `count` requests (to `methods`) with `status`, then heal."""
+        """Answer the next `count` requests (to `methods`) with `status`, then heal; with
+        `after`, only once that many of them have gone through."""
         with self._lock:
             chosen = None if methods is None else frozenset(methods)
-            self._fault = _Fault("status", status, chosen, remaining=count)
+            self._fault = _Fault("status", status, chosen, remaining=count, after=after)
 
     def flood(
         self, count: int = 1, retry_after: int = 1, methods: Iterable[str] | None = None
@@ -479,6 +486,9 @@ class TelegramStandIn:
                     return too_many_requests(retry_after)
             fault = self._fault
             if fault is None or not fault.applies(method):
+                return None
+            if fault.after > 0:
+                fault.after -= 1
                 return None
             if fault.remaining is not None:
                 fault.remaining -= 1

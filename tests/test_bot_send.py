@@ -144,6 +144,20 @@ async def test_long_text_goes_in_parts_with_the_keyboard_on_the_last(
     assert "".join(m.text for m in stored) == parse_telegram_html(text)
 
 
+async def test_a_keyboard_whose_part_was_lost_is_not_delivered(
+    tg: TelegramStandIn, sender: Sender
+) -> None:
+    text = "<b>Approval</b>\n" + "\n".join(f"line {i:04} " * 8 for i in range(100))
+    # The first part goes through; the last one, with the buttons, fails every retry.
+    tg.fail_next(QUICK.attempts, 500, methods=["sendMessage"], after=1)
+    assert await sender.send_whole_html(CHAT, text, reply_markup=KEYBOARD) is None
+    [first] = tg.bot_messages(CHAT)
+    assert first.buttons() == []
+    whole = await sender.send_whole_html(CHAT, text, reply_markup=KEYBOARD)
+    assert whole is not None and whole.message_id == tg.bot_messages(CHAT)[-1].message_id
+    assert tg.bot_messages(CHAT)[-1].buttons() == [("✅ Approve", "ap:1:y")]
+
+
 async def test_sending_while_telegram_fails_returns_nothing_and_logs(
     tg: TelegramStandIn, sender: Sender, caplog: pytest.LogCaptureFixture
 ) -> None:
