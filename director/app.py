@@ -41,12 +41,22 @@ Venue = Callable[
 ]
 # The brain for THINK and the model for the review (None: the statistical review).
 Brains = Callable[[Settings, Store, Clock], tuple[Brain, ReviewModel | None]]
+# The store, opened on the stack.
+StoreOpener = Callable[[Settings, AsyncExitStack], Awaitable[Store]]
 
 
 async def open_store(settings: Settings, stack: AsyncExitStack) -> Store:
     """The checked store, under this process's instance lock (released after the store closes)."""
     store, lock = await open_database(settings.db_path)
     stack.callback(lock.release)
+    stack.push_async_callback(store.close)
+    return store
+
+
+async def open_scratch_store(settings: Settings, stack: AsyncExitStack) -> Store:
+    """A store for a database only this run ever sees (a backtest's fresh one): no instance
+    lock, no lock file beside it, no start-up checks."""
+    store = await Store.open(settings.db_path)
     stack.push_async_callback(store.close)
     return store
 
@@ -136,9 +146,10 @@ async def assemble(
     *,
     venue: Venue = open_exchange,
     brains: Brains = build_brain,
+    store_opener: StoreOpener = open_store,
 ) -> Director:
     """Every part opened on `stack` and wired into a Director that closes them with it."""
-    store = await open_store(settings, stack)
+    store = await store_opener(settings, stack)
     exchange, sources = await venue(settings, store, clock, stack)
     if settings.opportunity_feed is not None:
         sources.append(FeedSource(feed_from_settings(settings)))

@@ -51,13 +51,18 @@ class Approvals:
     def __init__(self, director: Director) -> None:
         self._d = director
         self._store = director.store
-        # Actions this process has parked (director/dispatch.py counts them): tells whether
-        # a Parked read is still current without reading again.
-        self.parks = 0
+        # Changes to what waits for approval made by this process (an action parked, an
+        # approval claimed or expired): tells whether a Parked read is still current without
+        # reading again. One director per database (the instance lock), so none is missed.
+        self._changes = 0
+
+    def changed(self) -> None:
+        """Something was parked, decided or expired: earlier Parked reads are stale."""
+        self._changes += 1
 
     async def parked(self) -> Parked:
         """What waits for approval now, in one read: each action's key and market."""
-        seen = self.parks
+        seen = self._changes
         return Parked.of(
             (
                 (approval.id, record.action, record.market)
@@ -68,9 +73,10 @@ class Approvals:
         )
 
     async def current(self, parked: Parked) -> Parked:
-        """`parked`, or a fresh read when something was parked since it was read (a script's
-        intent during a long THINK): a cycle then never asks twice for the same action."""
-        return parked if parked.parks_seen == self.parks else await self.parked()
+        """`parked`, or a fresh read when what waits changed since it was read (a script's
+        intent parked, or a human's press, during a long THINK): a cycle then neither asks
+        twice for one action nor points at an approval already decided."""
+        return parked if parked.changes_seen == self._changes else await self.parked()
 
     async def pending(self) -> list[ApprovalRequest]:
         requests = []
@@ -98,6 +104,7 @@ class Approvals:
     async def expire(self) -> list[ApprovalDecision]:
         decisions = []
         for approval in await self._store.expire_approvals(self._d.clock()):
+            self.changed()
             record = await self._store.action(approval.action_id)
             action = record.action if record is not None else None
             decision = ApprovalDecision(
@@ -134,6 +141,7 @@ class Approvals:
         status = ApprovalStatus.EXECUTING if approve else ApprovalStatus.REJECTED
         if not await self._store.claim_approval(approval_id, to=status, by=user, now=now):
             return press.answer(False, "taken", "Someone else decided it first.")
+        self.changed()
         if not approve:
             await self._store.settle_approval(approval_id, ApprovalStatus.REJECTED, "rejected")
             await self._store.update_action(record.id, status=ActionStatus.REJECTED, now=now)

@@ -4,8 +4,8 @@ Director.run_cycle holds the cycle lock and delivers the report; here the phases
 timed, and whatever fails after the cycle's record exists still finishes that record (with the
 error). What waits for approval is read once, before SENSE, and serves both the State of the
 Union (the brain sees what is parked) and the ACT phase (an action already waiting is not asked
-for twice). It is read again under the ACT lock only when something was parked meanwhile (a
-script's intent during a long THINK): Approvals.current.
+for twice). It is read again under the ACT lock only when it changed meanwhile (a script's
+intent parked, or a press, during a long THINK): Approvals.current.
 """
 
 from __future__ import annotations

@@ -163,7 +163,7 @@ class _Step:
         action_id = await self.record(
             ActionVerdict.NEEDS_APPROVAL, why, ActionStatus.AWAITING_APPROVAL, extra
         )
-        director.approvals.parks += 1
+        director.approvals.changed()
         approval = await director.store.create_approval(
             action_id=action_id,
             cycle_id=asked.cycle_id,

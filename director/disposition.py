@@ -66,12 +66,12 @@ class Parked:
 
     by_key: Mapping[str, int] = field(default_factory=dict)
     markets: tuple[str, ...] = ()
-    # How many actions this process had parked when this was read (Approvals.parks): a
-    # larger count later means this read is stale (see director/cycle.py's ACT).
-    parks_seen: int = 0
+    # How many changes to what waits this process had made when this was read
+    # (Approvals.changed): a larger count later means this read is stale (Approvals.current).
+    changes_seen: int = 0
 
     @classmethod
-    def of(cls, pending: Iterable[tuple[int, Action, str | None]], parks_seen: int = 0) -> Parked:
+    def of(cls, pending: Iterable[tuple[int, Action, str | None]], changes_seen: int = 0) -> Parked:
         """From (approval id, its action, its market), oldest first: for a key asked twice,
         the newest approval is the one that covers it."""
         by_key: dict[str, int] = {}
@@ -80,7 +80,7 @@ class Parked:
             by_key[action_key(action)] = approval_id
             if market:
                 markets.add(market)
-        return cls(by_key, tuple(sorted(markets)), parks_seen)
+        return cls(by_key, tuple(sorted(markets)), changes_seen)
 
     def covering(self, action: Action) -> int | None:
         return self.by_key.get(action_key(action))

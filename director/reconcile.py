@@ -14,6 +14,7 @@ This runs when the process starts (with the interrupted cycles and the approvals
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -330,11 +331,26 @@ class Reconciler:
 
 def _basket_legs(order: OpenOrder) -> list[tuple[str, str]]:
     """(market, client order id) of each leg of a recorded place_basket; [] otherwise."""
-    if not isinstance(order.action, PlaceBasket):
+    markets = _leg_markets(order)
+    ids = leg_client_order_ids(order.client_order_id, len(markets))
+    return list(zip(markets, ids, strict=True))
+
+
+def _leg_markets(order: OpenOrder) -> list[str]:
+    if isinstance(order.action, PlaceBasket):
+        return [leg.market for leg in order.action.details.legs]
+    if order.action is not None:
         return []
-    legs = order.action.details.legs
-    ids = leg_client_order_ids(order.client_order_id, len(legs))
-    return [(leg.market, coid) for leg, coid in zip(legs, ids, strict=True)]
+    # A stored basket that no longer validates (a damaged or newer record) still names its
+    # legs: they stay blocked and are looked up, never assumed unplaced for want of a parse.
+    try:
+        raw = json.loads(order.action_json)
+        if raw.get("action_type") != "place_basket":
+            return []
+        return [str(leg["market"]) for leg in raw["details"]["legs"]]
+    except (ValueError, TypeError, KeyError, AttributeError):
+        log.error("action %s: unreadable stored action; reconciled as one order", order.action_id)
+        return []
 
 
 def _lookup_of(exchange: Exchange) -> Callable[[str, str], Awaitable[Order | None]] | None:

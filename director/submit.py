@@ -116,6 +116,7 @@ class Gateway:
             state = await director.sense(news=False, parked=parked)
             rules = await director.store.active_rules()
             verdict = check_action(action, state, director.limits(rules))
+            parked = await director.approvals.current(parked)  # a press during SENSE
         except Exception as exc:
             log.exception("submission %s: the guard's check failed", submission_id)
             verdict = Verdict(allowed=False, reason=f"check on fresh state failed: {exc}"[:300])

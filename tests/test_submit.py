@@ -134,6 +134,25 @@ async def test_an_intent_parked_while_a_cycle_thinks_is_not_asked_for_twice(
     assert len(env["reporter"].requests) == 1
 
 
+async def test_an_approval_rejected_while_a_cycle_thinks_is_not_pointed_at(
+    env: dict[str, Any],
+) -> None:
+    brain = ScriptedBrain(Plan(reasoning="buy", actions=[buy()]))
+    director = await env["make"](autonomy="confirm", brain=brain)
+    first = (await director.run_cycle("test")).outcomes[0].approval_id
+    assert first is not None
+    brain.hold()
+    cycle = asyncio.create_task(director.run_cycle("test"))
+    await brain.thinking.wait()  # the cycle read what waits: approval `first`
+    assert director.running
+    assert (await director.decide_approval(first, "alice", False)).ok
+    brain.release.set()
+    [outcome] = (await cycle).outcomes
+    # Asked again, not "already awaiting" an approval that was just rejected.
+    assert outcome.status == "awaiting_approval" and outcome.approval_id not in (None, first)
+    assert [r.approval_id for r in await director.pending_approvals()] == [outcome.approval_id]
+
+
 async def test_observe_and_safe_mode_block_outside_orders_but_not_cancels(
     env: dict[str, Any],
 ) -> None:

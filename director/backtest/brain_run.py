@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
-from director.app import Venue, assemble
+from director.app import Venue, assemble, open_scratch_store
 from director.backtest.claims import ClaimRecorder
 from director.backtest.metrics import hit_rate, trade_results
 from director.backtest.replay import RecordReplayTransport
@@ -66,7 +66,15 @@ class BrainRun:
         No start-up settling: a backtest's database is always new."""
         metered = _Metered(brain)
         reporter = BacktestReporter()
-        director = await assemble(settings, reporter, clock, stack, venue=venue, brains=metered)
+        director = await assemble(
+            settings,
+            reporter,
+            clock,
+            stack,
+            venue=venue,
+            brains=metered,
+            store_opener=open_scratch_store,
+        )
         if prepare is not None:
             await prepare(director.store)
         assert metered.brain is not None and metered.claims is not None  # assemble made them

@@ -43,7 +43,7 @@ from director.clock import Clock, wall_clock
 from director.describe import clip
 from director.guard import Limits
 from director.models import Action, PlaceOrder, Plan, SystemState
-from director.rulebook import RuleSet
+from director.rulebook import DEFAULT_RULESET, RuleSet
 from director.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,9 @@ class ClaudeBrain:
         self._ledger = ledger
         self._clock = clock
         self._state_limits = state_limits or StateLimits()
+        # The guard's limits under the rules of the think in progress (cycles never overlap);
+        # the executor tier reads them too.
+        self._limits = Limits.from_settings(settings, DEFAULT_RULESET)
         self._owns_client = client is None
         self._client = client or _client_from(settings)
         self.asker = Asker(
@@ -107,7 +110,6 @@ class ClaudeBrain:
         self, state: SystemState, rules: RuleSet, context: ThinkContext, calls: Calls
     ) -> ThinkResult:
         settings = self._settings
-        # The guard's limits under these rules; the executor tier reads them too.
         self._limits = Limits.from_settings(settings, rules)
         system = static_prefix(rules, self._limits)
         plan, error = await self.asker.ask(

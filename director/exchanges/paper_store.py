@@ -56,8 +56,9 @@ async def write_book(store: Store, book: Book, *, create: bool) -> None:
     ]
     gone = [(m, s.value) for (m, s) in sorted(book.holdings_dirty) if (m, s) not in book.holdings]
     settlements = [settlement_row(s) for s in book.new_settlements]
+    account = account_values(book)  # as of the rows above, before awaiting the transaction
     async with store.transaction() as conn:
-        await _write_account(conn, book, create=create)
+        await _write_account(conn, book, account, create=create)
         if new_markets:
             await conn.executemany(INSERT_MARKET, new_markets)
         if markets:
@@ -77,10 +78,12 @@ async def write_book(store: Store, book: Book, *, create: bool) -> None:
     book.revision += 1
 
 
-async def _write_account(conn: aiosqlite.Connection, book: Book, *, create: bool) -> None:
-    """The account row: inserted with the book, then updated only from the revision this
-    process last saw, so a second writer is refused instead of overwritten."""
-    values = account_values(book)
+async def _write_account(
+    conn: aiosqlite.Connection, book: Book, values: tuple[object, ...], *, create: bool
+) -> None:
+    """The account row (`values`: account_values(book)): inserted with the book, then updated
+    only from the revision this process last saw, so a second writer is refused instead of
+    overwritten."""
     if create:
         await conn.execute(
             "INSERT INTO paper_account (id, seed, step_seconds, starting_cash, origin_step,"

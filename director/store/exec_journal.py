@@ -49,6 +49,7 @@ class OpenOrder:
     sent_at: datetime | None
     approval_id: int | None
     action: Action | None  # None when the stored action no longer validates
+    action_json: str = ""  # as stored: what a reader can still take from an unreadable one
 
     @property
     def maybe_sent(self) -> bool:
@@ -116,6 +117,7 @@ async def open_orders(store: Database) -> list[OpenOrder]:
                 sent_at=parse_ts(row["sent_at"]),
                 approval_id=None if row["approval_id"] is None else int(row["approval_id"]),
                 action=parse_action(row["action_json"]),
+                action_json=str(row["action_json"]),
             )
         )
     return found
