@@ -13,7 +13,9 @@ Figures (issue 16):
   line is only written when it changed), with 100 markets a poll recorded with 10-level books.
 
 The synthetic markets: cent quotes on a random walk, touch sizes 1-500, 5% of markets settling
-during the day and replaced by new ones, 50 opportunities a poll. Deterministic for a seed.
+during the day and replaced by new ones, 50 opportunities a poll, one market in ten on Kalshi's
+tapered deci-cent tick grid (recorded in its info line; the others on whole cents, which cost
+nothing). Deterministic for a seed.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from director.recorder.format import (
 )
 from director.recorder.writer import RecordingWriter
 from director.settings import Settings
+from director.ticks import PriceRange
 
 START = datetime(2026, 3, 2, tzinfo=UTC)
 EVERY = 900
@@ -48,6 +51,12 @@ DEPTH_LEVELS = 10
 OPPORTUNITIES = 50
 SETTLING_SHARE = 0.05
 CENT = Decimal("0.01")
+TAPERED_EVERY = 10  # one market in ten on the tapered grid
+TAPERED = (
+    PriceRange(start=Decimal(0), end=Decimal("0.1"), step=Decimal("0.001")),
+    PriceRange(start=Decimal("0.1"), end=Decimal("0.9"), step=CENT),
+    PriceRange(start=Decimal("0.9"), end=Decimal(1), step=Decimal("0.001")),
+)
 
 
 @dataclass
@@ -61,6 +70,7 @@ class SynthMarket:
     ask_size: int
     volume: int
     close: datetime
+    ticks: tuple[PriceRange, ...] = ()
     line: MarketLine | None = field(default=None, repr=False)
 
     def to_line(self, depth: bool, rng: random.Random) -> MarketLine:
@@ -88,6 +98,7 @@ class SynthMarket:
             last=Decimal(self.mid) * CENT,
             volume=self.volume,
             close=self.close,
+            ticks=self.ticks,
             yes_bids=yes_bids,
             no_bids=no_bids,
         )
@@ -105,6 +116,7 @@ def _new_market(rng: random.Random, number: int) -> SynthMarket:
         ask_size=rng.randint(1, 500),
         volume=rng.randint(0, 100_000),
         close=START + timedelta(hours=rng.randint(1, 24 * 30)),
+        ticks=TAPERED if number % TAPERED_EVERY == 0 else (),
     )
 
 

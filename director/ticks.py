@@ -43,6 +43,16 @@ def grid_of(ranges: Sequence[PriceRange]) -> Sequence[PriceRange]:
     return ranges or CENT_GRID
 
 
+def stated(ranges: Sequence[PriceRange]) -> tuple[PriceRange, ...]:
+    """The ranges, or () when they are just the cent grid (what a recording writes)."""
+    return () if tuple(ranges) == CENT_GRID else tuple(ranges)
+
+
+def finest_step(ranges: Sequence[PriceRange] = ()) -> Decimal:
+    """The smallest tick of the grid ($0.01 on the cent grid, $0.001 on a deci-cent one)."""
+    return min(r.step for r in grid_of(ranges))
+
+
 def on_grid(price: Decimal, ranges: Sequence[PriceRange] = ()) -> bool:
     """A price an order may carry: strictly between 0 and 1, on one of the ranges' ticks."""
     if not price.is_finite() or not ZERO < price < ONE:

@@ -62,7 +62,6 @@ if __package__ in (None, ""):  # run as a script (the benchmark): make `tests` i
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.kalshi_standin_account import (
-    DEFAULT_COST,
     PRICE_LEVELS,
     ExchangeState,
     RateLimits,
@@ -1146,16 +1145,13 @@ class KalshiStandin:
         if str(named) != str(self.subaccount):
             raise ApiError(400, "invalid_parameters", f"subaccount {named!r} is not the account's")
 
-    @staticmethod
-    def _batch_cost(method: str, path: str, body: dict[str, Any] | None) -> float | None:
+    def _batch_cost(self, method: str, path: str, body: dict[str, Any] | None) -> float | None:
         """A batch costs what its items would one by one (Kalshi: "batch endpoints don't
         save tokens"); a batch cancel's item costs what a cancel does."""
-        if not path.endswith("/orders/batched") or body is None:
+        if not path.endswith("/orders/batched") or body is None or self.rate_limits is None:
             return None
         items = body.get("orders", body.get("ids"))
-        count = len(items) if isinstance(items, list) else 1
-        per_item = 2 if method == "DELETE" else DEFAULT_COST
-        return float(count * per_item)
+        return self.rate_limits.batch_cost(method, len(items) if isinstance(items, list) else 1)
 
     # --- baskets: many books, order groups, batched create ------------------------------
 

@@ -4,9 +4,11 @@
   a write token bucket, each refilling at `refill_rate` tokens a second up to
   `bucket_capacity`; a request costs its endpoint's tokens (default 10; a V2 cancel 2, a
   single-order read 2) and is refused with 429 `{"error": "too many requests"}` (no Retry-After)
-  when its bucket cannot cover it. Writes are order placement, amends, cancels, order groups
-  and the RFQ quote flow; every other request is a read. Basic tier: 200 read / 100 write
-  tokens a second.
+  when its bucket cannot cover it — a batch is billed per item ("batch endpoints don't save
+  tokens"), so one costing more than the bucket holds is never admitted. Writes are order
+  placement, amends, cancels, order groups and the RFQ quote flow; every other request is a
+  read. Basic tier: 200 read / 100 write tokens a second; "your Write bucket holds two seconds
+  of your per-second budget" (200 tokens).
 - exchange status (`GET /exchange/status`): `exchange_active`, `trading_active`,
   `exchange_estimated_resume_time`; while trading is not active no order is taken or canceled.
 - fees (`GET /series/{ticker}`: `fee_type`, `fee_multiplier`; events may override both).
@@ -69,7 +71,7 @@ class RateLimits:
     read_rate: float = 200
     read_capacity: float = 200
     write_rate: float = 100
-    write_capacity: float = 100
+    write_capacity: float = 200  # two seconds of the write budget
     default_cost: int = DEFAULT_COST
     costs: dict[tuple[str, str], int] = field(default_factory=lambda: dict(DOCUMENTED_COSTS))
     monotonic: Callable[[], float] = time.monotonic
@@ -92,6 +94,11 @@ class RateLimits:
             if all(p == s or p.startswith("{") for p, s in zip(parts, segments, strict=True)):
                 return cost
         return self.default_cost
+
+    def batch_cost(self, method: str, items: int) -> float:
+        """A batched create or cancel: each item billed as the single request it stands for."""
+        single = "/portfolio/events/orders" if method == "POST" else "/portfolio/events/orders/x"
+        return float(items * self.cost_of(method, single))
 
     def admit(self, method: str, path: str, cost: float | None = None) -> bool:
         """Charge the request; False means 429."""

@@ -16,7 +16,7 @@ from director.backtest.report import report_dict
 from director.backtest.runner import BacktestError
 from director.fees import trade_fee
 from director.models import Fill, OrderAction, Side
-from director.recorder.format import MarketLine
+from director.recorder.format import MANIFEST, MarketLine
 from director.recorder.reader import Recording
 from director.settings import Settings
 from omega.cli import main
@@ -141,6 +141,29 @@ def test_the_command_line_replays_a_recording_into_the_same_report_twice(
     # The trader's metrics come with a replay too.
     for key in ("pnl_per_contract", "pnl_per_dollar", "calibration", "break_even_slippage"):
         assert key in one["results"]["naive"], key
+
+
+def test_a_recording_made_before_tick_grids_replays_on_whole_cents_and_says_so_once(
+    recorded: tuple[Path, Settings],
+    cli_env: None,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    recording, _ = recorded
+    args = ["backtest", "--replay", str(recording), "--compare", "rules,naive"]
+    assert main([*args, "--out", "new"]) == 0
+    assert "tick grids" not in capsys.readouterr().out
+    # A paper recording has no grid to record: as schema 1 it is what the recorder wrote
+    # before grids were recorded.
+    manifest = json.loads((recording / MANIFEST).read_text())
+    (recording / MANIFEST).write_text(json.dumps({**manifest, "schema_version": 1}))
+    assert main([*args, "--out", "old"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert out.count("was recorded without tick grids (schema 1)") == 1
+    assert "every market was replayed on whole cents" in out
+    new = json.loads((tmp_path / "new" / "report.json").read_text())
+    old = json.loads((tmp_path / "old" / "report.json").read_text())
+    assert old["results"] == new["results"] and "notes" not in old
 
 
 def test_the_command_line_refuses_a_directory_that_is_not_a_recording(

@@ -35,21 +35,26 @@ def rsa_key() -> RSAPrivateKey:
     return new_rsa_key()
 
 
+def add_basket_event(server: KalshiStandin) -> None:
+    """KXPRES-28, exclusive, its three legs quoted at QUOTES."""
+    server.balance = D("10000")
+    server.add_event("KXPRES-28", title="Who wins?", mutually_exclusive=True)
+    for n, (bid, ask) in enumerate(QUOTES):
+        server.add_market(
+            SMarket(
+                f"KXPRES-28-{'ABC'[n]}",
+                "KXPRES-28",
+                yes_bid=D(bid),
+                yes_ask=D(ask),
+                close_time=NOW + timedelta(days=30),
+            )
+        )
+
+
 @pytest.fixture
 def standin(rsa_key: RSAPrivateKey) -> Iterator[KalshiStandin]:
     with KalshiStandin(rsa_key.public_key(), clock=lambda: NOW) as server:
-        server.balance = D("10000")
-        server.add_event("KXPRES-28", title="Who wins?", mutually_exclusive=True)
-        for n, (bid, ask) in enumerate(QUOTES):
-            server.add_market(
-                SMarket(
-                    f"KXPRES-28-{'ABC'[n]}",
-                    "KXPRES-28",
-                    yes_bid=D(bid),
-                    yes_ask=D(ask),
-                    close_time=NOW + timedelta(days=30),
-                )
-            )
+        add_basket_event(server)
         yield server
 
 

@@ -20,7 +20,9 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from director.exchanges.base import ExchangeError
 from director.exchanges.kalshi import KalshiExchange, KalshiSigner, KalshiTuning
+from director.exchanges.kalshi.batch import batch_fits, post_batch
 from director.exchanges.kalshi.errors import KalshiParseError
+from director.exchanges.kalshi.execution import order_body
 from director.exchanges.kalshi.limits import RATE_MARGIN, basic_tier, from_account, is_write
 from director.exchanges.kalshi.ratelimit import Backoff
 from director.exchanges.kalshi.responses import AccountLimits, EndpointCosts, validate
@@ -217,3 +219,42 @@ def test_a_bad_subaccount_stops_start_up(value: str, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("KALSHI_SUBACCOUNT", value)
     with pytest.raises(SettingsError, match="KALSHI_SUBACCOUNT"):
         load_settings()
+
+
+async def test_a_batch_costing_more_than_the_clients_burst_is_debited_in_full(
+    venue: KalshiExchange, standin: KalshiStandin, virtual: VirtualTime
+) -> None:
+    # Kalshi's write bucket holds two seconds of the Basic budget (200 tokens); the client
+    # keeps two requests under it (180). A 20-order batch costs 200: admitted by Kalshi from a
+    # full bucket, more than the client's burst. Debited only 180, the next batch would go out
+    # when Kalshi's bucket holds 184 and meet a 429.
+    assert standin.rate_limits is not None
+    standin.max_batch_orders = 20
+    standin.add_market(
+        SMarket("KXT-1-A", "KXT-1", yes_bid=Decimal("0.40"), yes_ask=Decimal("0.45"))
+    )
+    await venue.load_limits()
+    assert venue.http.writes.burst == 180 and batch_fits(venue.http, 20)
+    started = virtual.now
+    for batch in range(3):
+        bodies = [
+            order_body(
+                OrderRequest(
+                    market="KXT-1-A",
+                    side=Side.YES,
+                    price=Decimal("0.30"),
+                    quantity=1,
+                    client_order_id=f"big-{batch}-{n}",
+                ),
+                time_in_force="immediate_or_cancel",
+                self_trade_prevention="taker_at_cross",
+            )
+            | {"subaccount": 0}
+            for n in range(20)
+        ]
+        items = await post_batch(venue.http, bodies)
+        assert len(items) == 20 and not any(i.error_code for i in items.values())
+    assert standin.rate_limits.refused == 0 and venue.stats.rate_limited == 0
+    assert standin.rate_limits.tokens_spent >= 600
+    # Three batches of 200 tokens from a full 200-token bucket: at least 400 / 100 seconds.
+    assert virtual.now - started >= 400 / 100

@@ -13,10 +13,20 @@ import pytest
 
 from director.models import Market, MarketStatus, Opportunity, Side
 from director.recorder.command import RecordError, RecordOptions, record
-from director.recorder.format import DAY_SUFFIX, Manifest, MarketLine
+from director.recorder.format import (
+    DAY_SUFFIX,
+    LINE_ADAPTER,
+    MANIFEST,
+    SCHEMA_VERSION,
+    InfoLine,
+    Manifest,
+    MarketLine,
+    encode,
+)
 from director.recorder.poller import Recorder, RecorderConfig, Universe, next_slot
 from director.recorder.reader import Recording, RecordingError, read_manifest
 from director.recorder.writer import RecorderBusy, RecordingWriter
+from director.ticks import CENT_GRID, PriceRange
 from tests.clocks import SteppingClock
 from tests.fakes import ListSource
 from tests.recording_helpers import START, paper_settings, record_paper
@@ -25,7 +35,7 @@ from tests.recording_helpers import START, paper_settings, record_paper
 def quarter_hour_manifest(exchange: str, environment: str) -> Manifest:
     """A recording's manifest: every 15 minutes from START, the whole universe, 10 levels."""
     return Manifest(
-        schema_version=1,
+        schema_version=SCHEMA_VERSION,
         exchange=exchange,
         environment=environment,
         interval_seconds=900,
@@ -199,12 +209,53 @@ def test_the_universe_filter_and_the_grid() -> None:
 
 
 def test_prices_and_sizes_are_written_as_plain_decimals_and_the_title_apart() -> None:
-    from director.recorder.format import encode
-
     line = MarketLine(ticker="KX-A", title="A?", bid=Decimal("0.4100"), bid_size=Decimal("100.00"))
     info, quote = line.split()
     assert encode(quote) == b'{"kind":"market","ticker":"KX-A","bid":"0.41","bid_size":"100"}\n'
     assert encode(info) == b'{"kind":"info","ticker":"KX-A","title":"A?"}\n'
+
+
+def test_a_tick_grid_is_written_compactly_in_the_info_line_and_whole_cents_not_at_all() -> None:
+    tapered = (
+        PriceRange(start=Decimal("0.0000"), end=Decimal("0.1000"), step=Decimal("0.0010")),
+        PriceRange(start=Decimal("0.1000"), end=Decimal("0.9000"), step=Decimal("0.0100")),
+        PriceRange(start=Decimal("0.9000"), end=Decimal("1.0000"), step=Decimal("0.0010")),
+    )
+    info, quote = MarketLine(ticker="KX-A", ask=Decimal("0.035"), ticks=tapered).split()
+    assert encode(info) == (
+        b'{"kind":"info","ticker":"KX-A",'
+        b'"ticks":[["0","0.1","0.001"],["0.1","0.9","0.01"],["0.9","1","0.001"]]}\n'
+    )
+    assert b"ticks" not in encode(quote)
+    read = LINE_ADAPTER.validate_json(encode(info))
+    assert MarketLine.join(read, quote).to_market().price_ranges == tapered
+    # Kalshi states the cent grid explicitly on most markets: recorded, it costs nothing.
+    cents, _ = MarketLine(ticker="KX-A", ticks=CENT_GRID).split()
+    assert cents.ticks == () and encode(cents) == b'{"kind":"info","ticker":"KX-A"}\n'
+    for bad in ('[["0","0.1"]]', '[["0","0.1","0"]]', '[["0.5","0.1","0.01"]]'):
+        with pytest.raises(ValueError):
+            InfoLine.model_validate_json('{"kind":"info","ticker":"KX-A","ticks":' + bad + "}")
+
+
+async def test_a_recording_from_before_tick_grids_reads_but_is_not_continued(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "rec"
+    await record_paper(out, paper_settings(tmp_path), SteppingClock(START), polls=2)
+    assert Recording.open(out).has_grids
+    manifest = read_manifest(out)
+    old = manifest.model_copy(update={"schema_version": 1})
+    (out / MANIFEST).write_text(old.model_dump_json())
+    recording = Recording.open(out)
+    assert not recording.has_grids
+    polls = list(recording.polls())
+    assert polls[0].markets and all(m.ticks == () for m in polls[0].markets)
+    # The recorder writes grids: it does not add polls to a recording that says it has none.
+    with pytest.raises(RecordingError, match="schema_version is 1 in the recording, 2 now"):
+        RecordingWriter.open(out, manifest)
+    (out / MANIFEST).write_text(manifest.model_copy(update={"schema_version": 3}).model_dump_json())
+    with pytest.raises(RecordingError, match="schema version 3; this version reads 1, 2"):
+        Recording.open(out)
 
 
 async def test_a_quote_without_its_markets_info_in_the_file_is_refused(tmp_path: Path) -> None:

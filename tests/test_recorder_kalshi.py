@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -18,13 +19,13 @@ from director.exchanges.kalshi.auth import KalshiSigner
 from director.exchanges.kalshi.ratelimit import Backoff
 from director.fees import taker_fee
 from director.recorder.feeds import KalshiFeed
-from director.recorder.format import SCHEMA_VERSION, Manifest
+from director.recorder.format import DAY_SUFFIX, SCHEMA_VERSION, Manifest
 from director.recorder.poller import Recorder, RecorderConfig, Universe
 from director.recorder.reader import Recording
 from director.recorder.writer import RecordingWriter
 from director.scanners.feed import JsonlFeed
 from director.scanners.sources import FeedSource
-from director.settings import load_settings
+from director.settings import Settings, load_settings
 from tests.clocks import SteppingClock
 from tests.kalshi_standin import KalshiStandin, SMarket, new_rsa_key
 from tests.recording_helpers import capture_venues
@@ -91,10 +92,10 @@ async def kalshi(
         )
 
 
-def feed_file(tmp_path: Path) -> Path:
+def feed_file(tmp_path: Path, market: str = "KXA-26MAR-1") -> Path:
     path = tmp_path / "feed.jsonl"
     line = {
-        "market": "KXA-26MAR-1",
+        "market": market,
         "edge": 0.15,
         "confidence": 0.8,
         "expires_at": (NOW + timedelta(days=2)).isoformat(),
@@ -104,15 +105,11 @@ def feed_file(tmp_path: Path) -> Path:
     return path
 
 
-async def test_a_kalshi_recording_keeps_depth_held_markets_fees_and_settlements(
-    kalshi: KalshiExchange,
-    standin: KalshiStandin,
-    clock: SteppingClock,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    out = tmp_path / "rec"
-    config = RecorderConfig(every_seconds=900, universe=Universe.parse("KXA"), depth_levels=5)
+def kalshi_recorder(
+    kalshi: KalshiExchange, clock: SteppingClock, out: Path, universe: str, feed_path: Path
+) -> Recorder:
+    """A recorder of the stand-in's `universe` every 15 minutes, 5 levels, into `out`."""
+    config = RecorderConfig(every_seconds=900, universe=Universe.parse(universe), depth_levels=5)
     feed = KalshiFeed(kalshi)
     manifest = Manifest(
         schema_version=SCHEMA_VERSION,
@@ -124,8 +121,26 @@ async def test_a_kalshi_recording_keeps_depth_held_markets_fees_and_settlements(
         depth_levels=5,
     )
     writer = RecordingWriter.open(out, manifest)
-    sources = [FeedSource(JsonlFeed(feed_file(tmp_path)))]
-    recorder = Recorder(feed, sources, writer, config, clock=clock, sleep=clock.sleep)
+    sources = [FeedSource(JsonlFeed(feed_path))]
+    return Recorder(feed, sources, writer, config, clock=clock, sleep=clock.sleep)
+
+
+def replay_settings(tmp_path: Path) -> Settings:
+    return load_settings(
+        exchange="paper", db_path=tmp_path / "x.db", opportunity_feed=None, news_feeds=[]
+    )
+
+
+async def test_a_kalshi_recording_keeps_depth_held_markets_fees_and_settlements(
+    kalshi: KalshiExchange,
+    standin: KalshiStandin,
+    clock: SteppingClock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    out = tmp_path / "rec"
+    recorder = kalshi_recorder(kalshi, clock, out, "KXA", feed_file(tmp_path))
+    writer = recorder.writer
     try:
         assert await recorder.run(2) == 2
         standin.update_market("KXA-26MAR-2", status="finalized", result="yes")
@@ -150,11 +165,10 @@ async def test_a_kalshi_recording_keeps_depth_held_markets_fees_and_settlements(
     assert [s.ticker for p in polls for s in p.settlements] == ["KXA-26MAR-2"]
     assert [len(p.markets) for p in polls[1:]] == [0, 1, 0]  # only KXA-1's new bid
 
-    settings = load_settings(
-        exchange="paper", db_path=tmp_path / "x.db", opportunity_feed=None, news_feeds=[]
-    )
+    settings = replay_settings(tmp_path)
     venues = capture_venues(monkeypatch)
     result = await run_replay_backtest(ReplayConfig(recording=out, brains=("naive",)), settings)
+    assert result.notes == ()  # the grids were recorded
     fills = result.results["naive"].fills
     assert fills > 0
     (venue,) = venues
@@ -163,3 +177,58 @@ async def test_a_kalshi_recording_keeps_depth_held_markets_fees_and_settlements(
     assert taker and all(f.fee == taker_fee(f.quantity, f.price, D("0.5")) for f in taker)
     # The naive brain asked for more than the 10 at 0.45 and 20 at 0.46 offered.
     assert sum(f.quantity for f in venue.fills if f.market == "KXA-26MAR-1") <= 30
+
+
+async def test_a_finer_tick_grid_is_recorded_once_and_replayed_so_the_director_can_trade_it(
+    kalshi: KalshiExchange,
+    standin: KalshiStandin,
+    clock: SteppingClock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A tail market on tenths of a cent below $0.10: YES asked at 0.035, bid at 0.031.
+    standin.add_event("KXT-26MAR", title="Tails")
+    standin.add_market(
+        SMarket(
+            "KXT-26MAR-1",
+            "KXT-26MAR",
+            yes_bid=D("0.031"),
+            yes_ask=D("0.035"),
+            close_time=NOW + timedelta(days=3),
+            price_level_structure="tapered_deci_cent",
+        )
+    )
+    standin.add_market(SMarket("KXT-26MAR-2", "KXT-26MAR", yes_bid=D("0.20"), yes_ask=D("0.24")))
+    out = tmp_path / "rec"
+    recorder = kalshi_recorder(kalshi, clock, out, "KXT", feed_file(tmp_path, "KXT-26MAR-1"))
+    try:
+        assert await recorder.run(3) == 3
+    finally:
+        recorder.writer.close()
+
+    # In the info line of the day's full poll only, and not at all for the cent markets (the
+    # other KXT one, the held KXB one).
+    (day,) = out.glob("*" + DAY_SUFFIX)
+    lines = gzip.decompress(day.read_bytes()).splitlines()
+    infos = [json.loads(line) for line in lines if line.startswith(b'{"kind":"info"')]
+    assert {i["ticker"]: i.get("ticks") for i in infos} == {
+        "KXT-26MAR-1": [["0", "0.1", "0.001"], ["0.1", "0.9", "0.01"], ["0.9", "1", "0.001"]],
+        "KXT-26MAR-2": None,
+        "KXB-26MAR-1": None,
+    }
+    polls = list(Recording.open(out).polls())
+    tail = {m.ticker: m for m in polls[0].markets}["KXT-26MAR-1"].to_market()
+    assert [(r.start, r.end, r.step) for r in tail.price_ranges] == [
+        (D("0"), D("0.1"), D("0.001")),
+        (D("0.1"), D("0.9"), D("0.01")),
+        (D("0.9"), D("1"), D("0.001")),
+    ]
+
+    # The rules brain buys at the 0.035 ask: on whole cents the guard would refuse it.
+    venues = capture_venues(monkeypatch)
+    config = ReplayConfig(recording=out, brains=("rules",))
+    result = await run_replay_backtest(config, replay_settings(tmp_path))
+    (venue,) = venues
+    assert result.notes == ()
+    assert {(f.market, f.price) for f in venue.fills} == {("KXT-26MAR-1", D("0.035"))}
+    assert check_fills_against_the_recording(out, venue.fills) == len(venue.fills)

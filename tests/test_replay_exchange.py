@@ -14,6 +14,7 @@ from director.fees import FeeSchedule, FeeType, maker_fee, taker_fee
 from director.models import OrderAction, OrderRequest, OrderStatus, Side
 from director.recorder.format import MarketLine, SettlementLine
 from director.recorder.reader import Poll
+from director.ticks import PriceRange
 from tests.books import balanced
 from tests.recording_helpers import START
 
@@ -30,6 +31,12 @@ BOOK = MarketLine(
     no_bids=((D("0.58"), D(10)), (D("0.57"), D(20))),
 )
 _ids = iter(range(1, 10_000))
+# Kalshi's tapered_deci_cent grid: tenths of a cent below $0.10 and above $0.90.
+TAPERED = (
+    PriceRange(start=D(0), end=D("0.1"), step=D("0.001")),
+    PriceRange(start=D("0.1"), end=D("0.9"), step=D("0.01")),
+    PriceRange(start=D("0.9"), end=D(1), step=D("0.001")),
+)
 
 
 def poll(seq: int, *markets: MarketLine, settlements: tuple[SettlementLine, ...] = ()) -> Poll:
@@ -208,3 +215,31 @@ async def test_a_market_whose_fees_are_not_modelled_refuses_orders(
     step(venue, poll(2, BOOK.replaced(fees=FeeSchedule(fee_type=FeeType.FLAT))))
     with pytest.raises(ExchangeError, match="not modelled"):
         await exchange.place_order(buy(1, "0.45"))
+
+
+async def test_orders_follow_the_markets_recorded_tick_grid(
+    venue: tuple[ReplayExchange, SimClock],
+) -> None:
+    exchange, _ = venue
+    with pytest.raises(ExchangeError, match=r"off KX-A's grid \(whole cents\)"):
+        await exchange.place_order(buy(1, "0.425"))  # no grid recorded: whole cents
+    # A tail on tenths of a cent: YES bids 0.031×20, NO bids 0.965×10 (YES asks 0.035×10).
+    tail = BOOK.replaced(
+        bid=D("0.031"),
+        ask=D("0.035"),
+        ticks=TAPERED,
+        yes_bids=((D("0.031"), D(20)),),
+        no_bids=((D("0.965"), D(10)),),
+    )
+    step(venue, poll(2, tail))
+    (market,) = await exchange.get_markets(["KX-A"])
+    assert market.price_ranges == TAPERED  # what the director's guard checks
+    with pytest.raises(ExchangeError, match=r"off KX-A's grid \(0-0.1 by 0.001, 0.1-0.9 by 0.01"):
+        await exchange.place_order(buy(1, "0.455"))  # cents only between 0.10 and 0.90
+    assert await exchange.get_fills() == []
+    bought = await exchange.place_order(buy(3, "0.035"))
+    assert bought.status is OrderStatus.FILLED
+    # Selling one of the three releases a third of their cost, to the grid's finest tick.
+    await exchange.place_order(buy(1, "0.031", action=OrderAction.SELL))
+    assert exchange.realized_pnl == D("0.031") - D("0.035")
+    assert balanced(exchange.account())

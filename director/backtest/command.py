@@ -120,6 +120,8 @@ async def _replay_command(
     with ProgressBar(progress_console) as bar:
         result = await run_replay_backtest(config, settings, progress=bar)
     print_report(result, console)
+    for note in result.notes:
+        console.print(f"Note: {note}")
     report = write_json(result, out / "report.json")
     chart = plot_equity(result, out / "equity.png")
     console.print(f"Replayed {options.replay}; saved {report} and {chart}")

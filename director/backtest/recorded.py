@@ -4,8 +4,10 @@ Each brain gets a fresh database and a fresh replay account (director/exchanges/
 with OMEGA_PAPER_STARTING_CASH; the simulated clock jumps to each poll's recorded time, the
 poll is applied (quotes, depth, settlements), the opportunities recorded at that poll become
 the only opportunity source, and a cycle runs. Approvals are decided as in the simulated
-backtest. Nothing reads the wall clock but the separate `runtime` figures, and the recording
-is read in order, so the same recording gives the same report.
+backtest. A recording made before tick grids were recorded replays every market on whole
+cents, and the result says so in its notes. Nothing reads the wall clock but the separate
+`runtime` figures, and the recording is read in order, so the same recording gives the same
+report.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -150,7 +152,14 @@ async def run_replay_backtest(
             raise BacktestError(str(exc)) from None
         return result, None
 
-    return await run_each_brain(config.brains, config.db_dir, "omega-replay-", setup, run_one)
+    result = await run_each_brain(config.brains, config.db_dir, "omega-replay-", setup, run_one)
+    if recording.has_grids:
+        return result
+    note = (
+        f"{recording.directory} was recorded without tick grids (schema "
+        f"{recording.manifest.schema_version}): every market was replayed on whole cents"
+    )
+    return replace(result, notes=(*result.notes, note))
 
 
 async def _run_brain(

@@ -141,6 +141,8 @@ class BacktestResult:
     results: dict[str, BrainResult]
     # Wall-clock figures and cache traffic: vary run to run, so kept apart from `results`.
     runtime: dict[str, BrainRuntime]
+    # What the operator should know about the run (printed once, not in report.json).
+    notes: tuple[str, ...] = ()
 
 
 def backtest_settings(settings: Settings, seed: int, db_path: Path) -> Settings:

@@ -23,7 +23,7 @@ HoldingKey = tuple[str, Side]  # (market, side)
 @dataclass(slots=True)
 class Holding:
     quantity: int
-    cost: Decimal  # whole cents: what the contracts held were bought for
+    cost: Decimal  # what the contracts held were bought for (whole ticks of their grid)
 
     @property
     def avg_price(self) -> Decimal:
@@ -31,11 +31,16 @@ class Holding:
 
 
 def book_fill(
-    holdings: dict[HoldingKey, Holding], order: Order, qty: int, price: Decimal
+    holdings: dict[HoldingKey, Holding],
+    order: Order,
+    qty: int,
+    price: Decimal,
+    *,
+    tick: Decimal = CENT,
 ) -> Decimal:
     """Move `qty` contracts filled at `price` into or out of `holdings`; the P&L the fill
     realizes before fees: nothing for a buy, for a sell its proceeds less the cost it releases
-    (pro rata, to the cent, all of it when the holding is sold out)."""
+    (pro rata, to the market's finest `tick`, all of it when the holding is sold out)."""
     key = (order.market, order.side)
     amount = price * qty
     if order.action is OrderAction.BUY:
@@ -47,7 +52,7 @@ def book_fill(
     if qty == holding.quantity:
         released = holding.cost
     else:
-        released = (holding.cost * qty / holding.quantity).quantize(CENT, rounding=ROUND_HALF_EVEN)
+        released = (holding.cost * qty / holding.quantity).quantize(tick, rounding=ROUND_HALF_EVEN)
     holding.quantity -= qty
     holding.cost -= released
     if holding.quantity == 0:

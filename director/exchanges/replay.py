@@ -4,7 +4,10 @@ The backtest applies the recording one poll at a time (`apply`), each at the pol
 the simulated clock; between polls the market stands still. The account lives in memory:
 
 - Quotes and depth are as recorded. A market line with books has those levels; one without
-  has the touch and the size recorded at it, and nothing behind.
+  has the touch and the size recorded at it, and nothing behind. Each market keeps its
+  recorded tick grid (director/ticks.py; whole cents where none was recorded): an order off
+  it is refused, as Kalshi refuses it, and the cost a partial sell releases is rounded to
+  the grid's finest tick.
 - A buy walks the asks (the other side's bids, mirrored) from the cheapest up to its limit,
   a sell walks its side's bids down to its limit, as taker, each level a fill at that level's
   price paying `trade_fee` (director/fees.py) under the market's recorded fee schedule. Depth
@@ -39,7 +42,6 @@ from director.exchanges.book_math import (
     new_order,
     settle_holdings,
 )
-from director.exchanges.paper_book import price_cents
 from director.fees import trade_fee
 from director.models import (
     Fill,
@@ -54,6 +56,7 @@ from director.models import (
 )
 from director.recorder.format import MarketLine
 from director.recorder.reader import Poll
+from director.ticks import describe, finest_step, on_grid
 
 BookKey = tuple[Side, Decimal]  # (the side whose bid it is, the bid price), in one market
 
@@ -132,7 +135,7 @@ class ReplayExchange:
                 continue
             self._take(order.market, walked)
             fee = trade_fee(quantity, order.price, line.fees, maker=True, at=at)
-            self._fill(order, quantity, order.price, fee, taker=False, at=at)
+            self._fill(order, quantity, order.price, fee, taker=False, at=at, line=line)
             self._update(order, order.remaining - quantity)
 
     # --- the Exchange port ---------------------------------------------------------------
@@ -182,7 +185,10 @@ class ReplayExchange:
         line = self.lines.get(request.market)
         if line is None or line.status is not MarketStatus.OPEN:
             raise MarketClosed(f"market {request.market} is not open for trading")
-        price_cents(request.price)
+        if not on_grid(request.price, line.ticks):
+            raise ExchangeError(
+                f"price {request.price} is off {request.market}'s grid ({describe(line.ticks)})"
+            )
         if not line.fees.modelled:
             raise ExchangeError(
                 f"market {request.market}: fees {line.fees.describe()} are not modelled"
@@ -209,7 +215,7 @@ class ReplayExchange:
         order = self._new_order(request)
         self._take(request.market, walked)
         for (price, q, _), fee in zip(walked, fees, strict=True):
-            self._fill(order, q, price, fee, taker=True, at=order.created_at)
+            self._fill(order, q, price, fee, taker=True, at=order.created_at, line=line)
         return self._update(order, request.quantity - filled)
 
     async def cancel_order(self, order_id: str) -> Order:
@@ -339,10 +345,18 @@ class ReplayExchange:
         return done
 
     def _fill(
-        self, order: Order, qty: int, price: Decimal, fee: Decimal, *, taker: bool, at: datetime
+        self,
+        order: Order,
+        qty: int,
+        price: Decimal,
+        fee: Decimal,
+        *,
+        taker: bool,
+        at: datetime,
+        line: MarketLine,
     ) -> None:
         amount = price * qty
-        realized = book_fill(self.holdings, order, qty, price)
+        realized = book_fill(self.holdings, order, qty, price, tick=finest_step(line.ticks))
         if order.action is OrderAction.BUY:
             # A maker buy's price comes out of its reserve, released to cash in _update.
             self.cash -= amount + fee

@@ -21,6 +21,7 @@ from director.exchanges.paper_sim import MAKER_FEE_SERIES
 from director.fees import STANDARD, FeeSchedule, FeeType
 from director.models import Market, MarketStatus
 from director.recorder.format import Level, MarketLine
+from director.ticks import stated
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +124,7 @@ def _kalshi_line(market: KalshiMarket, fees: FeeSchedule) -> MarketLine:
         volume=max(0, market.volume),
         close=market.close_time,
         fees=fees,
+        ticks=stated(market.price_ranges),
     )
 
 
@@ -165,7 +167,7 @@ def paper_fees(market: Market) -> FeeSchedule:
 
 def market_line(market: Market) -> MarketLine:
     """A paper Market as a recorded line: the sizes at the touch it reports, else
-    PAPER_TOUCH_CONTRACTS."""
+    PAPER_TOUCH_CONTRACTS, and its tick grid."""
     bid, ask = _price(market.yes_bid), _price(market.yes_ask)
     return MarketLine(
         ticker=market.ticker,
@@ -180,4 +182,5 @@ def market_line(market: Market) -> MarketLine:
         volume=max(0, market.volume),
         close=market.close_time,
         fees=paper_fees(market),
+        ticks=stated(market.price_ranges),
     )

@@ -6,7 +6,7 @@ what was recorded) and `YYYY-MM-DD.jsonl.gz` files. Each poll is one gzip member
 the day's file, its lines in this order:
 
     {"kind": "poll", "seq": 7, "at": "...", "full": false}
-    {"kind": "info", ...}            a market's ticker, event, title, close, fee multiplier
+    {"kind": "info", ...}            a market's ticker, event, title, close, fees, tick grid
     {"kind": "market", ...}          a market's quote: status, touch and sizes, volume, books
     {"kind": "gone", "tickers": []}  markets no longer recorded (left the filter), still open
     {"kind": "settlement", ...}      results seen this poll
@@ -19,9 +19,11 @@ after a restart), so a quiet market costs nothing between polls, a moving one do
 its title, and each file still reads on its own. A recorded market that stops trading gets a
 quote with status `closed` and stays until its `settlement` line; one that is still open but
 no longer recorded is `gone`.
-Prices are Decimal dollars and sizes Decimal contracts, both as strings. A poll without its
-`end` line was interrupted: the writer cuts it off on restart, and the reader ignores it at the
-tail of the last file (and refuses it anywhere else).
+Prices are Decimal dollars and sizes Decimal contracts, both as strings. A market's tick grid
+(director/ticks.py) is in its info line as `"ticks": [[start, end, step], ...]`, left out for
+whole cents; schema 1 recordings predate it and replay every market on whole cents. A poll
+without its `end` line was interrupted: the writer cuts it off on restart, and the reader
+ignores it at the tail of the last file (and refuses it anywhere else).
 """
 
 from __future__ import annotations
@@ -32,8 +34,10 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -43,8 +47,12 @@ from pydantic import (
 
 from director.fees import STANDARD, FeeSchedule
 from director.models import ONE, Market, MarketStatus, Opportunity, Side
+from director.ticks import PriceRange, stated
 
-SCHEMA_VERSION = 1
+# 2: info lines carry each market's tick grid. 1 (no grids) is still read, on whole cents.
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+FIRST_WITH_GRIDS = 2
 MANIFEST = "manifest.json"
 DAY_SUFFIX = ".jsonl.gz"
 MAX_TICKER = 200
@@ -68,6 +76,31 @@ Price = Annotated[Decimal, Field(gt=0, lt=1), PlainSerializer(_plain, return_typ
 Size = Annotated[Decimal, Field(ge=0, le=10**12), PlainSerializer(_plain, return_type=str)]
 Ticker = Annotated[str, Field(min_length=1, max_length=MAX_TICKER)]
 Level = tuple[Price, Size]
+_RANGE_KEYS = ("start", "end", "step")
+
+
+def _ranges_in(value: Any) -> Any:
+    """Ranges as written, `[start, end, step]` triples, for the PriceRange model."""
+    if not isinstance(value, list | tuple):
+        return value
+    return [
+        dict(zip(_RANGE_KEYS, item, strict=True)) if isinstance(item, list | tuple) else item
+        for item in value
+    ]
+
+
+def _ranges_out(ranges: tuple[PriceRange, ...]) -> list[list[str]]:
+    return [[_plain(r.start), _plain(r.end), _plain(r.step)] for r in ranges]
+
+
+# A market's tick grid: () is whole cents (an explicit cent grid is stored as ()).
+Ticks = Annotated[
+    tuple[PriceRange, ...],
+    BeforeValidator(_ranges_in),
+    Field(max_length=20),
+    AfterValidator(stated),
+    PlainSerializer(_ranges_out, return_type=list[list[str]]),
+]
 
 
 class _Line(BaseModel):
@@ -101,7 +134,7 @@ class PollLine(_Line):
     full: bool
 
 
-_INFO_FIELDS = ("ticker", "event", "title", "close", "fees")
+_INFO_FIELDS = ("ticker", "event", "title", "close", "fees", "ticks")
 _QUOTE_FIELDS = (
     "ticker",
     "status",
@@ -127,6 +160,8 @@ class InfoLine(_Line):
     # The market's fee schedule (series type and multiplier after the event's overrides, and
     # any waiver): director/fees.py prices every replayed fill with it.
     fees: FeeSchedule = STANDARD
+    # The market's price grid (Kalshi's `price_ranges`); left out when it is whole cents.
+    ticks: Ticks = ()
 
 
 class QuoteLine(_Line):
@@ -172,6 +207,7 @@ class MarketLine:
     volume: int = 0
     close: datetime | None = None
     fees: FeeSchedule = STANDARD
+    ticks: tuple[PriceRange, ...] = ()  # the tick grid; () is whole cents
     yes_bids: tuple[tuple[Decimal, Decimal], ...] | None = None
     no_bids: tuple[tuple[Decimal, Decimal], ...] | None = None
 
@@ -197,6 +233,7 @@ class MarketLine:
             volume=quote.volume,
             close=info.close,
             fees=info.fees,
+            ticks=info.ticks,
             yes_bids=quote.yes_bids,
             no_bids=quote.no_bids,
         )
@@ -218,6 +255,7 @@ class MarketLine:
             yes_bid_size=None if self.bid is None else int(self.bid_size),
             yes_ask_size=None if self.ask is None else int(self.ask_size),
             fees=self.fees,
+            price_ranges=self.ticks,
         )
 
     def asks(self, side: Side) -> list[tuple[Decimal, Decimal]]:

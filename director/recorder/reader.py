@@ -19,9 +19,10 @@ from pydantic import ValidationError
 from director.models import MarketStatus, Side
 from director.recorder.format import (
     DAY_SUFFIX,
+    FIRST_WITH_GRIDS,
     LINE_ADAPTER,
     MANIFEST,
-    SCHEMA_VERSION,
+    READABLE_VERSIONS,
     EndLine,
     GoneLine,
     InfoLine,
@@ -49,9 +50,10 @@ def read_manifest(directory: Path) -> Manifest:
         raise RecordingError(f"{directory} is not a recording: no {MANIFEST}") from None
     except ValidationError as exc:
         raise RecordingError(f"{path}: {_first_error(exc)}") from None
-    if manifest.schema_version != SCHEMA_VERSION:
+    if manifest.schema_version not in READABLE_VERSIONS:
+        readable = ", ".join(str(v) for v in READABLE_VERSIONS)
         raise RecordingError(
-            f"{path}: schema version {manifest.schema_version}; this version reads {SCHEMA_VERSION}"
+            f"{path}: schema version {manifest.schema_version}; this version reads {readable}"
         )
     return manifest
 
@@ -243,6 +245,12 @@ class Recording:
         if not files:
             raise RecordingError(f"{directory} holds no recorded day ({'*' + DAY_SUFFIX})")
         return cls(directory, manifest, files)
+
+    @property
+    def has_grids(self) -> bool:
+        """Whether markets' tick grids were recorded (schema 2 on); without them, every
+        market replays on whole cents."""
+        return self.manifest.schema_version >= FIRST_WITH_GRIDS
 
     def polls(self) -> Iterator[Poll]:
         """Every committed poll, oldest first; numbers must run on by one and times rise."""

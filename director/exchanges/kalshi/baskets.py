@@ -11,9 +11,10 @@
    (nothing rests) with its own client order id derived from the action's;
 4. if the legs filled unevenly, sells each leg's excess over the smallest fill back in one
    more batched, immediate-or-cancel, reduce-only send at the bids the fresh books show (outside
-   the group, whose limit they would trip), so only whole baskets stay held (UNWOUND);
-   whatever could not be sold back is UNHEDGED, and a send whose result cannot be read or
-   looked up is UNKNOWN — both are reported for a human, never retried blind.
+   the group, whose limit they would trip), so only whole baskets stay held (UNWOUND; see
+   unwind.py). Whatever could not be sold back is UNHEDGED; a send — the buys' or a sell's —
+   whose result cannot be read or looked up by its client order id is UNKNOWN. Both are
+   reported for a human, never retried blind.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
 from director.baskets import (
-    Ask,
     BasketIntent,
     BasketResult,
     BasketStatus,
@@ -40,7 +40,6 @@ from director.exchanges.kalshi.batch import (
     BatchItem,
     asks,
     batch_fits,
-    bids,
     create_order_group,
     delete_order_group,
     get_orderbooks,
@@ -50,18 +49,17 @@ from director.exchanges.kalshi.execution import order_body
 from director.exchanges.kalshi.http import KalshiHttp
 from director.exchanges.kalshi.models import Orderbook
 from director.exchanges.kalshi.parsing import whole
+from director.exchanges.kalshi.unwind import ALREADY_EXISTS, FindOrder, SellBack, Unwinder
 from director.fees import taker_fee, trade_fee
-from director.models import Market, Order, OrderAction, OrderRequest
+from director.models import Market, OrderAction, OrderRequest
 
 log = logging.getLogger(__name__)
 
 # Kalshi meters a batch per item against the write bucket; at the Basic tier's 10 writes a
 # second a bigger batch cannot be sent at once. A larger tier may raise it.
 DEFAULT_MAX_LEGS = 10
-ALREADY_EXISTS = "order_already_exists"
 FeeFor = Callable[[str], FeeFunction]
 BeforeSend = Callable[[], Awaitable[None]]  # raises (e.g. ExchangeInactive) to stop a send
-FindOrder = Callable[[str, str], Awaitable[Order | None]]  # (market, client_order_id)
 Quotes = Callable[[Sequence[str]], Awaitable[list[Market]]]  # the port's markets, with fees
 
 
@@ -120,6 +118,9 @@ class KalshiBaskets:
         self._before_send = before_send
         self._find_order = find
         self._markets = markets
+        self._unwinder = Unwinder(
+            http, find, lambda order, sell_id: self._body(order, OrderAction.SELL, sell_id, None)
+        )
 
     def _body(
         self, order: LegOrder, action: OrderAction, coid: str, group: str | None
@@ -287,67 +288,8 @@ class KalshiBaskets:
             status = BasketStatus.FILLED if held else BasketStatus.NOT_FILLED
             detail = f"{held} of {legs[0].quantity} baskets filled on every leg"
             return BasketResult(status, detail, held, tuple(results), order_group_id=group)
-        sold = await self._unwind(legs, excess, coid, group)
-        left = [e - s.filled for e, s in zip(excess, sold, strict=True)]
-        uneven = ", ".join(f"{r.market} {r.filled}" for r in results)
-        if any(left):
-            naked = ", ".join(f"{leg.market} {n}" for leg, n in zip(legs, left, strict=True) if n)
-            return BasketResult(
-                BasketStatus.UNHEDGED,
-                f"legs filled unevenly ({uneven}); {held} whole baskets held; could not sell "
-                f"back {naked} — naked legs, close them or complete the basket",
-                held,
-                tuple(results),
-                tuple(s for s in sold if s.client_order_id),
-                group,
-            )
-        return BasketResult(
-            BasketStatus.UNWOUND,
-            f"legs filled unevenly ({uneven}); the excess was sold back; {held} whole baskets held",
-            held,
-            tuple(results),
-            tuple(s for s in sold if s.client_order_id),
-            group,
-        )
-
-    async def _unwind(
-        self, legs: Sequence[LegOrder], excess: Sequence[int], coid: str, group: str
-    ) -> list[LegResult]:
-        """Sell each leg's excess back, immediate-or-cancel and reduce-only, at the bids now
-        shown; what sold, per leg (zero where nothing could be sold or nothing was needed)."""
-        ids = leg_client_order_ids(coid, len(legs), kind="u")
-        sold = [LegResult(leg.market, "") for leg in legs]
-        wanted = [i for i, e in enumerate(excess) if e > 0]
-        try:
-            books = await get_orderbooks(self._http, [legs[i].market for i in wanted])
-        except ExchangeError as exc:
-            log.error("basket %s: no books to unwind with: %s", coid, exc)
-            return sold
-        bodies, sent = [], []
-        for i in wanted:
-            price = _sell_limit(bids(books[legs[i].market], legs[i].side), excess[i])
-            if price is None:
-                continue
-            order = LegOrder(legs[i].market, legs[i].side, price, excess[i])
-            # Outside the group: the sells' fills would push it past its limit and trigger it,
-            # which rejects the very orders taking the excess back.
-            bodies.append(self._body(order, OrderAction.SELL, ids[i], None))
-            sent.append((i, price))
-        if not bodies:
-            return sold
-        try:
-            items = await post_batch(self._http, bodies)
-        except ExchangeError as exc:
-            log.error("basket %s: unwind send failed: %s", coid, exc)
-            return sold
-        for i, price in sent:
-            item = items.get(ids[i])
-            if item is not None and not item.error_code:
-                filled = min(excess[i], whole(item.filled, up=False))
-                sold[i] = LegResult(legs[i].market, ids[i], item.order_id, filled, price)
-            elif item is not None:
-                sold[i] = LegResult(legs[i].market, ids[i], error=item.error_code)
-        return sold
+        back = await self._unwinder.sell_back(legs, excess, coid)
+        return _uneven(legs, tuple(results), excess, held, back, group)
 
     async def _forget_group(self, group: str) -> None:
         # Tidiness only: the group's orders were immediate-or-cancel, so nothing rests in it.
@@ -357,13 +299,37 @@ class KalshiBaskets:
             log.info("order group %s not deleted: %s", group, exc)
 
 
-def _sell_limit(levels: Sequence[Ask], contracts: int) -> Decimal | None:
-    """The lowest bid needed to sell `contracts` through the book, best first; None if no bid."""
-    if not levels:
-        return None
-    left = Decimal(contracts)
-    for level in levels:
-        left -= level.size
-        if left <= 0:
-            return level.price
-    return levels[-1].price  # sell what the whole book takes; the rest is reported
+def _uneven(
+    legs: Sequence[LegOrder],
+    results: tuple[LegResult, ...],
+    excess: Sequence[int],
+    held: int,
+    back: SellBack,
+    group: str,
+) -> BasketResult:
+    """An uneven fill after its sell-back: UNWOUND when every excess was sold back, UNHEDGED
+    when some could not be (named), UNKNOWN when what a sell did could not be established."""
+    left = [e - s.filled for e, s in zip(excess, back.sold, strict=True)]
+    uneven = ", ".join(f"{r.market} {r.filled}" for r in results)
+    sells = tuple(s for s in back.sold if s.client_order_id)
+    naked = ", ".join(
+        f"{leg.market} {n}"
+        for leg, n in zip(legs, left, strict=True)
+        if n and leg.market not in back.unknown
+    )
+    if not naked and not back.unknown:
+        detail = f"legs filled unevenly ({uneven}); the excess was sold back; {held} whole"
+        return BasketResult(
+            BasketStatus.UNWOUND, f"{detail} baskets held", held, results, sells, group
+        )
+    detail = f"legs filled unevenly ({uneven}); {held} whole baskets held"
+    if naked:
+        detail += f"; could not sell back {naked} — naked legs, close them or complete the basket"
+    if not back.unknown:
+        return BasketResult(BasketStatus.UNHEDGED, detail, held, results, sells, group)
+    ids = ", ".join(s.client_order_id for s in sells if s.market in back.unknown)
+    detail += (
+        f"; the sell-back of {', '.join(back.unknown)} was sent but what it sold could not be "
+        f"read or found ({ids}) — nothing more is sent; check those positions"
+    )
+    return BasketResult(BasketStatus.UNKNOWN, detail, held, results, sells, group)

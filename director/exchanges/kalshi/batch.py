@@ -20,10 +20,12 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, urlencode
 
+import httpx
+
 from director.baskets import Ask
 from director.exchanges.base import ExchangeError
 from director.exchanges.kalshi.errors import KalshiParseError, error_for, error_info
-from director.exchanges.kalshi.http import KalshiHttp
+from director.exchanges.kalshi.http import KalshiHttp, Recover
 from director.exchanges.kalshi.models import Orderbook, parse_orderbook
 from director.exchanges.kalshi.parsing import check_identifier, count, mapping, sequence
 from director.models import ONE, Side
@@ -137,16 +139,29 @@ def batch_fits(http: KalshiHttp, items: int) -> bool:
     return batch_cost(http, items) <= http.limits.bucket_for("POST", BATCH_CREATE_PATH).capacity
 
 
-async def post_batch(http: KalshiHttp, orders: Sequence[Mapping[str, Any]]) -> dict[str, BatchItem]:
+async def post_batch(
+    http: KalshiHttp,
+    orders: Sequence[Mapping[str, Any]],
+    *,
+    recover: Recover[dict[str, BatchItem]] | None = None,
+) -> dict[str, BatchItem]:
     """One batched create. Retried by the http layer only where nothing can have happened
     (429, never connected) or, after an unclear attempt, because every item's client order id
-    makes a second copy a duplicate Kalshi refuses, inside a group capped at the basket."""
+    makes a second copy a duplicate Kalshi refuses, inside a group capped at the basket.
+    `recover`, asked after each unclear attempt, ends the send with the items it found (the
+    orders looked up by their client order ids) before anything is sent again."""
     what = f"POST {BATCH_CREATE_PATH}"
     # Kalshi bills each item as one order; a batch the account's bucket cannot hold is refused
     # by the http layer before anything is sent.
     response = await http.request(
-        "POST", BATCH_CREATE_PATH, body={"orders": list(orders)}, cost=batch_cost(http, len(orders))
+        "POST",
+        BATCH_CREATE_PATH,
+        body={"orders": list(orders)},
+        cost=batch_cost(http, len(orders)),
+        recover=recover,
     )
+    if not isinstance(response, httpx.Response):
+        return response
     if response.status_code not in (200, 201):
         raise error_for(response, what)
     return parse_batch(http.decode(response, what))

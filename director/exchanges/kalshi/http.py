@@ -166,7 +166,7 @@ class KalshiHttp:
         self.reads = self._bucket(limits.read.client_rate(), limits.read.client_capacity(cost))
         self.writes = self._bucket(limits.write.client_rate(), limits.write.client_capacity(cost))
         if spent:
-            self.reads.reserve(min(spent, self.reads.burst))
+            self.reads.reserve(spent)
 
     def backoff(self, attempt: int) -> float:
         return self.tuning.backoff.delay(attempt, self._rng)
@@ -276,8 +276,9 @@ class KalshiHttp:
                 f"{method} {path} costs {tokens:g} tokens, more than the {server:g} the "
                 f"account's bucket holds (tier {self.limits.tier}): Kalshi would refuse it"
             )
-        # Between the client's burst and the server's capacity: wait for a full bucket.
-        return min(tokens, self.writes.burst if is_write(method, path) else self.reads.burst)
+        # Between the client's burst and the server's capacity: the bucket waits until it is
+        # full, then is debited the whole cost (Kalshi charges all of it), going into debt.
+        return tokens
 
     async def _pause(self, attempt: int, bucket: TokenBucket, *, rate_limited: bool) -> None:
         self.stats.retries += 1

@@ -2,8 +2,10 @@
 
 `TokenBucket` is a GCRA (generic cell rate algorithm) token bucket: each caller reserves its
 slot synchronously, so concurrent callers on one event loop are served first come, first
-served, and a burst never exceeds the bucket's capacity. Kalshi meters reads and writes in
-separate buckets, so a client holds one of each and every caller in the process shares them.
+served, and a burst never exceeds the bucket's capacity. A request costing more than the
+capacity waits for a full bucket and leaves it in debt for the rest, so the rate over time is
+never more than `rate` whatever the costs. Kalshi meters reads and writes in separate buckets,
+so a client holds one of each and every caller in the process shares them.
 
 `Backoff` is exponential backoff with "equal jitter": half the window is a guaranteed pause,
 the other half is random. Kalshi answers 429 without Retry-After, so the pause has to come
@@ -55,17 +57,19 @@ class TokenBucket:
         self.waited_s = 0.0
 
     def reserve(self, cost: float = 1.0) -> float:
-        """Claim `cost` tokens; returns how long the caller must wait before using them."""
+        """Claim `cost` tokens; returns how long the caller must wait before using them.
+
+        A cost above the burst waits for a full bucket and is then debited in full, leaving
+        the bucket in debt: the server charges the whole cost, so whoever comes next waits
+        the debt out instead of meeting a 429."""
         if not cost > 0:
             raise ValueError(f"cost must be positive, got {cost!r}")
-        if cost > self.burst:
-            raise ValueError(f"cost {cost} exceeds the bucket's capacity {self.burst}")
         now = self._monotonic()
-        increment = cost * self._interval
-        # A request costing `cost` tokens may start once the bucket holds that many:
-        # the GCRA limit for one token, shifted by the extra tokens it needs.
-        allowed_at = max(now, self._tat - self._tolerance + increment - self._interval)
-        self._tat = max(self._tat, now) + increment
+        needed = min(cost, self.burst)
+        # A request may start once the bucket holds `needed` tokens: the GCRA limit for one
+        # token, shifted by the extra tokens it needs; it then takes all `cost` of them.
+        allowed_at = max(now, self._tat - self._tolerance + (needed - 1.0) * self._interval)
+        self._tat = max(self._tat, now) + cost * self._interval
         self.acquired += 1
         wait = allowed_at - now
         # Token costs make the arithmetic inexact (0.2 s - 0.18 s - 0.02 s); a wait of a
