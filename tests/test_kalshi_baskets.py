@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from director.act import execute
 from director.baskets import BasketIntent, BasketStatus, LegOrder
+from director.exchanges.base import ExchangeError
 from director.exchanges.kalshi import KalshiExchange, KalshiTuning
 from director.exchanges.kalshi.baskets import KalshiBaskets
 from director.exchanges.kalshi.errors import ExchangeInactive
@@ -175,24 +176,48 @@ async def test_an_excess_that_cannot_be_sold_back_reaches_the_operator(
     assert execution.outcome["baskets"] == 5
 
 
+@pytest.mark.parametrize("fault", [Fault.ACCEPT_THEN_500, Fault.ACCEPT_THEN_DROP])
 async def test_an_unclear_batch_is_looked_up_and_never_doubled(
-    exchange: KalshiExchange, standin: KalshiStandin
+    exchange: KalshiExchange, standin: KalshiStandin, fault: Fault
 ) -> None:
-    standin.inject("batch-create", Fault.ACCEPT_THEN_500)
+    standin.inject("batch-create", fault)
     result = await exchange.place_basket(basket(), COID)
     assert result.status is BasketStatus.FILLED and result.baskets == 20
     for n in range(3):
         assert len(standin.orders_with_client_id(f"{COID}-b{n}")) == 1
     assert len(standin.calls("orders")) == 3  # each leg found by its client order id
+    assert len(standin.calls("batch-create")) == 1  # looked up, so never sent again
 
 
+@pytest.mark.parametrize("duplicate_code", ["order_already_exists", "insufficient_balance"])
 async def test_the_same_basket_sent_again_is_the_same_orders(
-    exchange: KalshiExchange, standin: KalshiStandin
+    exchange: KalshiExchange, standin: KalshiStandin, duplicate_code: str
 ) -> None:
     first = await exchange.place_basket(basket(), COID)
+    # Kalshi may refuse a copy by another rule first (its balance already spent).
+    standin.duplicate_code = duplicate_code
     again = await exchange.place_basket(basket(), COID)
     assert [leg.order_id for leg in again.legs] == [leg.order_id for leg in first.legs]
-    assert again.status is BasketStatus.FILLED and len(standin.orders) == 3
+    assert [leg.filled for leg in again.legs] == [20, 20, 20]
+    assert again.status is BasketStatus.FILLED and again.baskets == 20
+    assert len(standin.orders) == 3
+
+
+async def test_a_retried_batch_whose_copies_are_refused_counts_the_first(
+    exchange: KalshiExchange, standin: KalshiStandin
+) -> None:
+    # The first copy lands but its answer is lost; the first look misses it (a lagging
+    # listing), so the batch goes again and every copy is refused under another code.
+    standin.inject("batch-create", Fault.ACCEPT_THEN_500)
+    standin.listing_lag = 1
+    standin.duplicate_code = "insufficient_balance"
+    result = await exchange.place_basket(basket(), COID)
+    assert result.status is BasketStatus.FILLED and result.baskets == 20
+    assert [leg.filled for leg in result.legs] == [20, 20, 20]
+    assert all(leg.order_id for leg in result.legs)
+    assert len(standin.calls("batch-create")) == 2
+    for n in range(3):
+        assert len(standin.orders_with_client_id(f"{COID}-b{n}")) == 1
 
 
 async def test_a_refused_leg_leaves_the_others_sold_back(
@@ -247,8 +272,28 @@ async def test_legs_are_looked_up_through_the_venues_finder(
 
     exchange.baskets = KalshiBaskets(exchange.http, find=find)
     standin.inject("batch-create", *[Fault.ACCEPT_THEN_500] * 3)
-    result = await exchange.place_basket(basket(), COID)
-    assert result.status is BasketStatus.UNKNOWN and result.needs_attention
-    assert asked == [("KXPRES-28-A", f"{COID}-b0")]
+    verdict = Verdict(allowed=True, reason="ok", basket=basket(), cost=D(1))
+    execution = await execute(exchange, verdict, COID)
+    assert not execution.ok and execution.unknown and execution.detail.startswith("ATTENTION")
+    assert execution.outcome is not None
+    assert execution.outcome["basket_status"] == BasketStatus.UNKNOWN.value
+    # Every send after the first was preceded by a look (the first leg, not found), and the
+    # legs were each looked up again before the outcome was given up on.
+    sends = len(standin.calls("batch-create"))
+    assert sends == 3 and asked[: sends + 1] == [("KXPRES-28-A", f"{COID}-b0")] * (sends + 1)
+    assert {coid for _, coid in asked} == {f"{COID}-b{n}" for n in range(3)}
     for n in range(3):  # sent three times, created once: the ids make the copies duplicates
         assert len(standin.orders_with_client_id(f"{COID}-b{n}")) == 1
+
+
+async def test_a_failed_lookup_after_an_unclear_batch_stops_the_sending(
+    exchange: KalshiExchange, standin: KalshiStandin
+) -> None:
+    async def find(market: str, client_order_id: str) -> Order | None:
+        raise ExchangeError("Kalshi GET /portfolio/orders failed after 3 attempts")
+
+    exchange.baskets = KalshiBaskets(exchange.http, find=find)
+    standin.inject("batch-create", *[Fault.ACCEPT_THEN_500] * 3)
+    result = await exchange.place_basket(basket(), COID)
+    assert result.status is BasketStatus.UNKNOWN and result.needs_attention
+    assert len(standin.calls("batch-create")) == 1  # not re-sent without a check

@@ -159,3 +159,27 @@ async def test_a_basket_sent_again_finds_the_sells_of_the_first(
     ]
     assert {item["client_order_id"] for item in legs_sent(standin, 3)} == set(SELLS)
     assert sells_created_once(standin)
+
+
+async def test_an_uneven_basket_sent_again_counts_the_first_buys_not_refusals(
+    exchange: KalshiExchange, standin: KalshiStandin
+) -> None:
+    first = await exchange.place_basket(basket(), COID)
+    assert first.status is BasketStatus.UNWOUND and [leg.filled for leg in first.legs] == [
+        20,
+        5,
+        20,
+    ]
+    # Sent again after a restart: every buy copy is refused by a rule Kalshi checks before the
+    # id (the balance the first send spent), every sell copy by its id. Counting the refusals
+    # as nothing filled would report an even basket of none; Kalshi holds the first's fills.
+    standin.duplicate_code = "insufficient_balance"
+    again = await exchange.place_basket(basket(), COID)
+    assert [(leg.order_id, leg.filled) for leg in again.legs] == [
+        (leg.order_id, leg.filled) for leg in first.legs
+    ]
+    assert again.status is BasketStatus.UNWOUND and again.baskets == 5
+    assert [(s.order_id, s.filled) for s in again.unwound] == [
+        (s.order_id, 15) for s in first.unwound
+    ]
+    assert len(standin.orders) == 5 and sells_created_once(standin)

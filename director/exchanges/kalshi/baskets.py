@@ -8,7 +8,10 @@
 2. opens an order group capped at exactly the basket's contracts (legs × size), so however the
    send is retried no more than one basket's worth can ever match;
 3. sends every leg in one `POST /portfolio/events/orders/batched`, each immediate-or-cancel
-   (nothing rests) with its own client order id derived from the action's;
+   (nothing rests) with its own client order id derived from the action's, and counts what
+   Kalshi holds under each id (outcomes.py): after an unclear attempt every leg is looked up
+   before the batch goes out again, and a leg the answer refuses is looked up once (it may be
+   the copy of one that landed: a basket re-sent, a retried batch whose first copy went through);
 4. if the legs filled unevenly, sells each leg's excess over the smallest fill back in one
    more batched, immediate-or-cancel, reduce-only send at the bids the fresh books show (outside
    the group, whose limit they would trip), so only whole baskets stay held (UNWOUND; see
@@ -37,19 +40,17 @@ from director.baskets import (
 )
 from director.exchanges.base import ExchangeError
 from director.exchanges.kalshi.batch import (
-    BatchItem,
     asks,
     batch_fits,
     create_order_group,
     delete_order_group,
     get_orderbooks,
-    post_batch,
 )
 from director.exchanges.kalshi.execution import order_body
 from director.exchanges.kalshi.http import KalshiHttp
 from director.exchanges.kalshi.models import Orderbook
-from director.exchanges.kalshi.parsing import whole
-from director.exchanges.kalshi.unwind import ALREADY_EXISTS, FindOrder, SellBack, Unwinder
+from director.exchanges.kalshi.outcomes import BatchOutcomes, FindOrder
+from director.exchanges.kalshi.unwind import SellBack, Unwinder
 from director.fees import taker_fee, trade_fee
 from director.models import Market, OrderAction, OrderRequest
 
@@ -116,8 +117,8 @@ class KalshiBaskets:
         # The exchange status check every write passes (nothing is sent while trading is
         # paused), and the venue's one lookup of an order by its client order id.
         self._before_send = before_send
-        self._find_order = find
         self._markets = markets
+        self._batch = BatchOutcomes(http, find)
         self._unwinder = Unwinder(
             http, find, lambda order, sell_id: self._body(order, OrderAction.SELL, sell_id, None)
         )
@@ -206,78 +207,34 @@ class KalshiBaskets:
     async def _send(
         self, basket: BasketIntent, legs: Sequence[LegOrder], coid: str, group: str
     ) -> BasketResult:
+        """The buys, and what Kalshi holds under each leg's client order id afterwards (see
+        outcomes.py): never re-sent without a look, a refused leg looked up once."""
         ids = leg_client_order_ids(coid, len(legs))
-        bodies = [
-            self._body(leg, OrderAction.BUY, i, group) for leg, i in zip(legs, ids, strict=True)
-        ]
-        try:
-            items = await post_batch(self._http, bodies)
-        except ExchangeError as exc:
-            status = getattr(exc, "status", 0)
-            if isinstance(status, int) and 400 <= status < 500 and status not in (408, 409, 429):
-                # An answered refusal may follow an unclear first attempt the http layer
-                # retried: refused only once no leg is on the exchange.
-                if not await self._any_leg_placed(legs, ids):
-                    return BasketResult(
-                        BasketStatus.NOT_FILLED, f"batch refused ({exc})", order_group_id=group
-                    )
-                log.warning("basket %s: refused on a retry, but legs exist (%s)", coid, exc)
-            items = {}
-            log.warning("basket %s: batch outcome unclear (%s); looking legs up", coid, exc)
-        results = await self._leg_results(legs, ids, items)
-        if results is None:
+        outcomes = await self._batch.place(
+            dict(zip(ids, legs, strict=True)),
+            lambda order, leg_id: self._body(order, OrderAction.BUY, leg_id, group),
+            f"basket {coid} batch",
+        )
+        results = [outcomes[leg_id] for leg_id in ids]
+        if any(r is None for r in results):
+            unfound = [leg.market for leg, r in zip(legs, results, strict=True) if r is None]
             return BasketResult(
                 BasketStatus.UNKNOWN,
-                "batch sent but its legs could not all be found; check "
+                "batch sent but its legs could not all be found ("
+                + ", ".join(unfound)
+                + "); check "
                 + ", ".join(basket.markets),
                 order_group_id=group,
             )
-        return await self._settle(legs, results, coid, group)
-
-    async def _any_leg_placed(self, legs: Sequence[LegOrder], ids: Sequence[str]) -> bool:
-        """Whether any leg is on the exchange; a lookup that fails counts as placed."""
-        for leg, coid in zip(legs, ids, strict=True):
-            try:
-                if await self._find(leg, coid) is not None:
-                    return True
-            except ExchangeError as exc:
-                log.warning("basket leg %s: lookup failed: %s", coid, exc)
-                return True
-        return False
-
-    async def _leg_results(
-        self, legs: Sequence[LegOrder], ids: Sequence[str], items: Mapping[str, BatchItem]
-    ) -> list[LegResult] | None:
-        """Each leg's fill: from its batch item, else looked up by its client order id (an
-        unclear send, or a duplicate of an earlier one). None if some leg cannot be known."""
-        results: list[LegResult] = []
-        for leg, coid in zip(legs, ids, strict=True):
-            item = items.get(coid)
-            if item is not None and not item.error_code:
-                # What the exchange filled, never capped at this attempt's size: a looked-up
-                # earlier send may have been larger.
-                filled = whole(item.filled, up=False)
-                results.append(LegResult(leg.market, coid, item.order_id, filled, leg.price))
-                continue
-            if item is not None and item.error_code != ALREADY_EXISTS:
-                error = f"{item.error_code}: {item.error_message}"[:200]
-                results.append(LegResult(leg.market, coid, error=error))
-                continue
-            try:
-                found = await self._find(leg, coid)
-            except ExchangeError as exc:
-                log.warning("basket leg %s: lookup failed: %s", coid, exc)
-                return None
-            if found is None:
-                return None
-            results.append(found)
-        return results
-
-    async def _find(self, leg: LegOrder, coid: str) -> LegResult | None:
-        order = await self._find_order(leg.market, coid)
-        if order is None:
-            return None
-        return LegResult(leg.market, coid, order.order_id, order.filled)
+        held = [r for r in results if r is not None]
+        if all(r.error for r in held):
+            return BasketResult(
+                BasketStatus.NOT_FILLED,
+                f"batch refused ({held[0].error})",
+                legs=tuple(held),
+                order_group_id=group,
+            )
+        return await self._settle(legs, held, coid, group)
 
     async def _settle(
         self, legs: Sequence[LegOrder], results: list[LegResult], coid: str, group: str
