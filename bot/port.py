@@ -7,11 +7,11 @@ through `queries` (director/queries.py); nothing here reaches the store.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
+from director.clock import Clock
 from director.face import PanicResult, Queries, Submission
 from director.models import Action, Autonomy, SystemState
 from director.reporting import ApprovalDecision, ApprovalRequest, CycleReport
@@ -20,7 +20,7 @@ from director.settings import Settings
 
 class DirectorPort(Protocol):
     settings: Settings
-    clock: Callable[[], datetime]
+    clock: Clock
     next_cycle_at: datetime | None
 
     @property

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 
 from telegram import CallbackQuery
 
@@ -21,6 +20,7 @@ from bot.render import esc
 from bot.render_cockpit import render_panic_result
 from bot.render_review import render_rollback_done
 from bot.send import Sender
+from director.clock import Clock
 from director.models import Autonomy
 
 log = logging.getLogger(__name__)
@@ -57,9 +57,7 @@ class PromptLedger:
 
 
 class Prompts:
-    def __init__(
-        self, director: DirectorPort, sender: Sender, *, clock: Callable[[], datetime]
-    ) -> None:
+    def __init__(self, director: DirectorPort, sender: Sender, *, clock: Clock) -> None:
         self._director = director
         self._sender = sender
         self._clock = clock

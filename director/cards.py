@@ -13,6 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from director.describe import clip
 from director.models import Action, CancelOrder, PlaceOrder, Rebalance, SystemState
 from director.reporting import ApprovalRequest
 
@@ -60,7 +61,7 @@ def first_sentence(text: str, limit: int = 200) -> str:
         cut = text.find(end)
         if 0 < cut < limit:
             return text[: cut + 1]
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return clip(text, limit)
 
 
 def build_card(

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from datetime import datetime
 
 from director.act import Execution, execute
+from director.clock import Clock
 from director.crashpoints import crash_point
 from director.exchanges.base import Exchange
 from director.guard import Verdict
@@ -41,7 +40,7 @@ def in_flight(action_id: int) -> bool:
 async def send_recorded(
     store: Store,
     exchange: Exchange,
-    clock: Callable[[], datetime],
+    clock: Clock,
     action_id: int,
     verdict: Verdict,
     coid: str,
@@ -86,7 +85,7 @@ async def send_recorded(
 async def _send_and_record(
     store: Store,
     exchange: Exchange,
-    clock: Callable[[], datetime],
+    clock: Clock,
     action_id: int,
     verdict: Verdict,
     coid: str,

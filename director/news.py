@@ -28,7 +28,7 @@ import feedparser
 import httpx
 
 from director.clock import Clock
-from director.describe import describe_error
+from director.describe import clip, describe_error
 from director.models import Market, NewsItem, SourceHealth
 
 log = logging.getLogger(__name__)
@@ -94,9 +94,7 @@ def clean_text(value: Any, limit: int = MAX_TITLE) -> str:
     if not isinstance(value, str):
         return ""
     text = html.unescape(_TAG.sub(" ", value))
-    text = "".join(ch if ch.isprintable() else " " for ch in text)
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return clip("".join(ch if ch.isprintable() else " " for ch in text), limit)
 
 
 class _Matcher:

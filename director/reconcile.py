@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from director.baskets import leg_client_order_ids
+from director.clock import Clock
 from director.exchanges.base import Exchange
 from director.execution import in_flight
 from director.models import Order, PlaceBasket, SystemState
@@ -63,7 +64,7 @@ class Reconciler:
         self,
         store: Store,
         exchange: Exchange,
-        clock: Callable[[], datetime],
+        clock: Clock,
         *,
         settle_seconds: float,
         poll_seconds: float = 0.5,

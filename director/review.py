@@ -9,13 +9,14 @@ creates a new rules version, effective from the next cycle.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
 from director.brains.base import LLMCall
+from director.clock import Clock
 from director.exchanges.base import Exchange
 from director.outcomes import Outcome, collect_decisions, mark_outcomes, outcome_dict
 from director.review_evidence import EvidenceSource, ReviewEvidence, gather_evidence
@@ -111,7 +112,7 @@ class Reviewer:
         exchange: Exchange,
         *,
         sample: int,
-        clock: Callable[[], datetime],
+        clock: Clock,
         model: ReviewModel | None = None,
     ) -> None:
         self.store = store

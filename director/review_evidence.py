@@ -18,13 +18,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from director.backtest.acceptance import Paired, paired
+from director.clock import Clock
 from director.rulebook import RuleSet, Thresholds
 
 if TYPE_CHECKING:
@@ -173,7 +174,7 @@ class RecordedEvidence:
         settings: Settings,
         recording: Path,
         fallback: EvidenceSource,
-        clock: Callable[[], datetime],
+        clock: Clock,
     ) -> None:
         self.settings = settings
         self.recording = recording
@@ -228,7 +229,7 @@ class RecordedEvidence:
         return float(rules.final_equity - rules.start_equity)
 
 
-def evidence_for(settings: Settings, clock: Callable[[], datetime]) -> EvidenceSource:
+def evidence_for(settings: Settings, clock: Clock) -> EvidenceSource:
     """The review's evidence: the recording when one is configured, else the simulator."""
     simulated = SimulatedEvidence(settings)
     if settings.recording_dir is None:

@@ -6,9 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
-from datetime import datetime
 
+from director.clock import Clock
 from director.heartbeats import Heartbeats
 from director.reporting import Reporter
 
@@ -22,7 +21,7 @@ class Watchdog:
         self,
         heartbeats: Heartbeats,
         reporter: Reporter,
-        clock: Callable[[], datetime],
+        clock: Clock,
         every_seconds: float = DEFAULT_TICK_SECONDS,
     ) -> None:
         self.heartbeats = heartbeats

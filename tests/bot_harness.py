@@ -262,6 +262,37 @@ async def eventually(
         await asyncio.sleep(0.01)
 
 
+class Directors:
+    """A director factory for OmegaBot: a Director on `settings.db_path` with these parts (the
+    rules brain unless told), each one it builds kept in `built`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        exchange: BookExchange,
+        clock: ManualClock,
+        *,
+        brain: Any = None,
+        sources: Sequence[ListSource] = (),
+    ) -> None:
+        self.settings, self.exchange, self.clock = settings, exchange, clock
+        self.brain, self.sources = brain, list(sources)
+        self.built: list[Director] = []
+
+    async def __call__(self, reporter: Reporter) -> Director:
+        director = Director(
+            settings=self.settings,
+            store=await Store.open(self.settings.db_path),
+            exchange=self.exchange,
+            brain=self.brain or RulesBrain(self.settings),
+            reporter=reporter,
+            clock=self.clock,
+            sources=self.sources,
+        )
+        self.built.append(director)
+        return director
+
+
 @asynccontextmanager
 async def running_bot(
     tg: TelegramStandIn,
@@ -276,30 +307,15 @@ async def running_bot(
 ) -> AsyncIterator[Harness]:
     """The bot up and polling; by default after its first cycle (run at start) is reported."""
     source = source or ListSource()
-    built: list[Director] = []
-
-    async def factory(reporter: Reporter) -> Director:
-        store = await Store.open(settings.db_path)
-        director = Director(
-            settings=settings,
-            store=store,
-            exchange=exchange,
-            brain=brain or RulesBrain(settings),
-            reporter=reporter,
-            clock=clock,
-            sources=[source],
-        )
-        built.append(director)
-        return director
-
+    factory = Directors(settings, exchange, clock, brain=brain, sources=[source])
     bot = await OmegaBot.create(settings, tuning=tuning, director_factory=factory)
-    harness = Harness(tg, bot, built[0], exchange, clock, source)
+    harness = Harness(tg, bot, factory.built[0], exchange, clock, source)
     try:
         assert await bot.start(harness.stop)
         await asyncio.wait_for(bot.connected.wait(), 10)
         if first_cycle:
             await eventually(
-                lambda: _cycle_count_at_least(built[0], 1), what="the first cycle to start"
+                lambda: _cycle_count_at_least(harness.director, 1), what="the first cycle to start"
             )
             await harness.cycle_done(1)
         yield harness

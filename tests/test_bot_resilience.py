@@ -13,10 +13,8 @@ import pytest
 from bot.app import OmegaBot, serve
 from director.app import build_director
 from director.brains.base import ThinkContext, ThinkResult
-from director.brains.rules import RulesBrain
 from director.director import Director
 from director.models import Plan, Priority, SystemState
-from director.reporting import Reporter
 from director.rulebook import RuleSet
 from director.settings import SettingsError
 from director.store import Store
@@ -24,6 +22,7 @@ from tests.bot_harness import (
     FAST,
     OPERATOR,
     BookExchange,
+    Directors,
     GatedBrain,
     ListSource,
     eventually,
@@ -227,20 +226,8 @@ async def test_sigterm_shuts_down_cleanly(
 ) -> None:
     settings = make_settings(tg, tmp_path / "omega.db")
     started: list[OmegaBot] = []
-    directors: list[Director] = []
-
-    async def factory(reporter: Reporter) -> Director:
-        store = await Store.open(settings.db_path)
-        director = Director(
-            settings=settings,
-            store=store,
-            exchange=BookExchange([]),
-            brain=GatedBrain(settings),
-            reporter=reporter,
-            clock=clock,
-        )
-        directors.append(director)
-        return director
+    factory = Directors(settings, BookExchange([]), clock, brain=GatedBrain(settings))
+    directors = factory.built
 
     task = asyncio.create_task(
         serve(settings, tuning=FAST, director_factory=factory, on_started=started.append)
@@ -261,21 +248,8 @@ async def test_the_loop_trades_while_telegram_is_down_and_the_bot_catches_up(
     exchange, source = one_opportunity(clock)
     settings = make_settings(tg, tmp_path / "omega.db")
     tg.fail(502)
-    directors: list[Director] = []
-
-    async def factory(reporter: Reporter) -> Director:
-        store = await Store.open(settings.db_path)
-        director = Director(
-            settings=settings,
-            store=store,
-            exchange=exchange,
-            brain=RulesBrain(settings),
-            reporter=reporter,
-            clock=clock,
-            sources=[source],
-        )
-        directors.append(director)
-        return director
+    factory = Directors(settings, exchange, clock, sources=[source])
+    directors = factory.built
 
     bot = await OmegaBot.create(settings, tuning=FAST, director_factory=factory)
     try:

@@ -8,8 +8,6 @@ nothing applied. Decisions and outcomes reach the model as data, fenced and labe
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -20,6 +18,7 @@ from director.brains.claude_errors import BrainUnavailable
 from director.brains.plan_parsing import PlanParseError
 from director.brains.plan_schema import wire_schema
 from director.brains.structured import Calls, Question
+from director.clock import Clock
 from director.review_suggestion import Suggestion
 from director.rulebook import RuleSet
 from director.settings import Effort
@@ -59,7 +58,7 @@ class ClaudeReviewModel:
         self,
         brain: ClaudeBrain,
         model: str,
-        clock: Callable[[], datetime],
+        clock: Clock,
         effort: Effort = "high",
     ) -> None:
         self.brain = brain

@@ -22,7 +22,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
@@ -34,6 +33,7 @@ from director.brains.base import LLMCall, Tier, UsageLedger
 from director.brains.claude_errors import BrainUnavailable, describe_api_error, is_misconfiguration
 from director.brains.plan_parsing import MAX_ANSWER_CHARS, PlanParseError
 from director.brains.pricing import PriceTable, TokenUsage
+from director.clock import Clock
 from director.settings import Effort, Settings
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ class Asker:
         *,
         prices: PriceTable,
         ledger: UsageLedger | None,
-        clock: Callable[[], datetime],
+        clock: Clock,
         monotonic: Callable[[], float] = time.perf_counter,
     ) -> None:
         self._client = client

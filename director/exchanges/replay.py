@@ -27,11 +27,12 @@ the simulated clock; between polls the market stands still. The account lives in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from director.clock import Clock
 from director.exchanges.base import ExchangeError, InsufficientFunds, MarketClosed, OrderNotFound
 from director.exchanges.book_math import (
     ZERO,
@@ -77,7 +78,7 @@ class ReplayExchange:
     name = "replay"
     creates_apply_at_once = True  # an order placed is visible at once (director/reconcile.py)
 
-    def __init__(self, *, starting_cash: Decimal, clock: Callable[[], datetime]) -> None:
+    def __init__(self, *, starting_cash: Decimal, clock: Clock) -> None:
         self._clock = clock
         self.starting_cash = starting_cash
         self.cash = starting_cash

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import ValidationError
 
+from director.clock import Clock
 from director.exchanges.base import ExchangeError
 from director.models import Market, MarketStatus, Opportunity
 from director.recorder.feeds import MarketFeed
@@ -89,7 +90,7 @@ class Recorder:
         writer: RecordingWriter,
         config: RecorderConfig,
         *,
-        clock: Callable[[], datetime],
+        clock: Clock,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.feed = feed

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from director.clock import Clock
 from director.describe import describe_error
 from director.models import BasketOpportunity, Opportunity
 
@@ -34,9 +34,7 @@ class UniverseScan(Protocol):
 
 
 class PeriodicScanSource:
-    def __init__(
-        self, name: str, scanner: UniverseScan, interval_s: int, clock: Callable[[], datetime]
-    ) -> None:
+    def __init__(self, name: str, scanner: UniverseScan, interval_s: int, clock: Clock) -> None:
         self.name = name
         self.scanner = scanner
         self.interval = timedelta(seconds=interval_s)

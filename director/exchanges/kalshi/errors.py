@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from director.describe import clip
 from director.exchanges.base import (
     ExchangeError,
     InsufficientFunds,
@@ -73,9 +74,7 @@ class ExchangeInactive(ExchangeError):
 
 def clean(text: str, limit: int = 200) -> str:
     """Server text shown to the operator: printable, one line, bounded."""
-    flat = "".join(ch if ch.isprintable() else " " for ch in text)
-    flat = " ".join(flat.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+    return clip("".join(ch if ch.isprintable() else " " for ch in text), limit)
 
 
 def error_info(body: Any) -> tuple[str, str]:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
+from director.clock import Clock
 from director.exchanges.kalshi.portfolio_models import Intent, parse_fill, parse_order
 from director.models import Fill, Order, OrderAction, Side
 
@@ -31,7 +32,7 @@ class IntentJournal(Protocol):
 
 
 class IntentBook:
-    def __init__(self, journal: IntentJournal | None, clock: Callable[[], datetime]) -> None:
+    def __init__(self, journal: IntentJournal | None, clock: Clock) -> None:
         self._intents: OrderedDict[str, Intent] = OrderedDict()
         self._journal = journal
         self._clock = clock
